@@ -1,0 +1,19 @@
+//! The pure core: what alerts, incidents and services are, and how events move them.
+//!
+//! Nothing here performs I/O or knows about HTTP or SQL; everything is unit-tested with fixed clocks.
+
+pub mod alert_event;
+pub mod change_event;
+pub mod incident;
+pub mod lifecycle;
+pub mod service;
+pub mod severity;
+pub mod time;
+
+pub use alert_event::{AlertDetails, AlertEvent, DedupKey, EventAction, Image, Link, Protocol};
+pub use change_event::ChangeEvent;
+pub use incident::{Incident, IncidentStatus};
+pub use lifecycle::{DropReason, ManualAction, Transition};
+pub use service::{IntegrationKey, ServiceDirectory, ServiceRef, UrgencyRule};
+pub use severity::{Severity, Urgency};
+pub use time::Millis;

@@ -1,0 +1,132 @@
+//! Every HTTP error, mapped to a status and a body here and nowhere else.
+
+use crate::ingest::IngestError;
+use crate::store::{Rejection, StoreError};
+use crate::wire::response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// A refusal on the Events API paths, answered in PagerDuty's own shapes.
+#[derive(Debug)]
+pub enum IntakeError {
+    /// 400 `invalid event`, one line per problem.
+    Invalid(Vec<String>),
+    /// 413: over the size limit.
+    TooLarge(usize),
+    /// 500: not stored; the sender should retry.
+    NotStored,
+    /// 503: shutting down; the sender should retry.
+    Unavailable,
+}
+
+impl From<crate::wire::InvalidEvent> for IntakeError {
+    fn from(e: crate::wire::InvalidEvent) -> Self {
+        IntakeError::Invalid(e.errors)
+    }
+}
+
+impl From<IngestError> for IntakeError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Store(_) => IntakeError::NotStored,
+            IngestError::Stopped => IntakeError::Unavailable,
+        }
+    }
+}
+
+impl IntakeError {
+    /// The outcome label for metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            IntakeError::Invalid(_) => "invalid",
+            IntakeError::TooLarge(_) => "too_large",
+            IntakeError::NotStored | IntakeError::Unavailable => "error",
+        }
+    }
+}
+
+impl IntoResponse for IntakeError {
+    fn into_response(self) -> Response {
+        match self {
+            IntakeError::Invalid(errors) => (StatusCode::BAD_REQUEST, Json(response::invalid(errors))).into_response(),
+            IntakeError::TooLarge(limit) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, Json(response::too_large(limit))).into_response()
+            }
+            IntakeError::NotStored => (StatusCode::INTERNAL_SERVER_ERROR, Json(response::not_stored())).into_response(),
+            IntakeError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, Json(response::not_stored())).into_response(),
+        }
+    }
+}
+
+/// A REST API error: `{"error": {"code": "...", "message": "..."}}` with a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// 500; the cause is logged, not shown.
+    #[error("internal error")]
+    Internal(String),
+    /// 503.
+    #[error("shutting down")]
+    Unavailable,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Store(e) => ApiError::Internal(e.to_string()),
+            IngestError::Stopped => ApiError::Unavailable,
+        }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(e: Rejection) -> Self {
+        match e {
+            Rejection::IncidentNotFound => ApiError::NotFound(e.to_string()),
+            Rejection::Manual(m) => ApiError::Conflict(m.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "request failed");
+        }
+        let (status, code) = self.parts();
+        (status, Json(json!({ "error": { "code": code, "message": self.to_string() } }))).into_response()
+    }
+}
+
+/// Unknown paths.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}

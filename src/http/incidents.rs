@@ -1,0 +1,146 @@
+//! `/api/v1/incidents`: list, show with timeline, acknowledge, resolve; change events per service.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::domain::{Incident, IncidentStatus, ManualAction, Millis};
+use crate::store::{ChangeQuery, Command, IncidentPage, IncidentQuery, IncidentRef, StoredChange, TimelineEntry};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+/// Most incidents one page holds.
+pub const MAX_LIMIT: u32 = 100;
+const DEFAULT_LIMIT: u32 = 25;
+
+/// Query of `GET /api/v1/incidents`.
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    /// Comma-separated statuses.
+    status: Option<String>,
+    /// Service name.
+    service: Option<String>,
+    /// Dedup key of the opening alert.
+    dedup_key: Option<String>,
+    /// Page size (1–100, default 25).
+    limit: Option<u32>,
+    /// Incidents to skip.
+    offset: Option<u32>,
+}
+
+/// `GET /api/v1/incidents`.
+pub async fn list(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<IncidentPage>, ApiError> {
+    let mut statuses = Vec::new();
+    for word in p.status.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|w| !w.is_empty()) {
+        let status = word.parse::<IncidentStatus>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "status {word:?} is invalid (must be one of: triggered acknowledged resolved)"
+            ))
+        })?;
+        statuses.push(status);
+    }
+    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}")));
+    }
+    let query = IncidentQuery {
+        statuses,
+        service: p.service.filter(|s| !s.is_empty()),
+        dedup_key: p.dedup_key.filter(|s| !s.is_empty()),
+        limit,
+        offset: p.offset.unwrap_or(0),
+    };
+    Ok(Json(state.store.list_incidents(&query).await?))
+}
+
+/// An incident with its timeline.
+#[derive(Debug, Serialize)]
+pub struct IncidentDetail {
+    /// The incident's fields.
+    #[serde(flatten)]
+    pub incident: Incident,
+    /// Every event, oldest first.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// `GET /api/v1/incidents/{id}` (id or number).
+pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<IncidentDetail>, ApiError> {
+    detail(&state, &IncidentRef::parse(&id)).await.map(Json)
+}
+
+async fn detail(state: &AppState, r: &IncidentRef) -> Result<IncidentDetail, ApiError> {
+    let incident = state.store.get_incident(r).await?.ok_or_else(|| ApiError::NotFound("no such incident".into()))?;
+    let timeline = state.store.timeline(incident.number).await?;
+    Ok(IncidentDetail { incident, timeline })
+}
+
+/// Optional body of acknowledge and resolve.
+#[derive(Debug, Default, Deserialize)]
+pub struct ActionBody {
+    /// Who is acting (recorded on the timeline).
+    #[serde(default)]
+    actor: Option<String>,
+}
+
+/// `POST /api/v1/incidents/{id}/acknowledge`.
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Option<Json<ActionBody>>,
+) -> Result<Json<IncidentDetail>, ApiError> {
+    act(&state, &id, ManualAction::Acknowledge, body).await
+}
+
+/// `POST /api/v1/incidents/{id}/resolve`.
+pub async fn resolve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Option<Json<ActionBody>>,
+) -> Result<Json<IncidentDetail>, ApiError> {
+    act(&state, &id, ManualAction::Resolve, body).await
+}
+
+async fn act(
+    state: &AppState,
+    id: &str,
+    action: ManualAction,
+    body: Option<Json<ActionBody>>,
+) -> Result<Json<IncidentDetail>, ApiError> {
+    let actor = body.and_then(|Json(b)| b.actor).filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "api".to_owned());
+    let incident = IncidentRef::parse(id);
+    let command = Command::Manual { incident: incident.clone(), action, actor, received_at: Millis::now() };
+    let outcome = state.ingestor.submit(command).await??;
+    state.metrics.event("api", outcome.transition.as_str());
+    detail(state, &incident).await.map(Json)
+}
+
+/// Query of the change events route.
+#[derive(Debug, Deserialize)]
+pub struct ChangeParams {
+    /// From, RFC 3339 (default: 24 hours before `until`).
+    since: Option<String>,
+    /// Until, RFC 3339 (default: now).
+    until: Option<String>,
+    /// At most this many (default and maximum 100).
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/services/{service}/change_events`.
+pub async fn change_events(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+    Query(p): Query<ChangeParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let time = |field: &str, v: &Option<String>| -> Result<Option<Millis>, ApiError> {
+        v.as_deref()
+            .map(|s| {
+                Millis::parse_iso8601(s)
+                    .ok_or_else(|| ApiError::BadRequest(format!("{field} must be an RFC 3339 time")))
+            })
+            .transpose()
+    };
+    let until = time("until", &p.until)?.unwrap_or_else(Millis::now);
+    let since = time("since", &p.since)?.unwrap_or(Millis(until.0 - 24 * 3600 * 1000));
+    let limit = p.limit.unwrap_or(MAX_LIMIT).clamp(1, MAX_LIMIT);
+    let changes: Vec<StoredChange> = state.store.change_events(&ChangeQuery { service, since, until, limit }).await?;
+    Ok(Json(serde_json::json!({ "change_events": changes })))
+}

@@ -1,0 +1,49 @@
+//! The HTTP face: thin handlers, one file per resource, errors mapped in one place.
+
+pub mod error;
+pub mod health;
+pub mod incidents;
+pub mod intake;
+pub mod metrics;
+
+use crate::domain::ServiceDirectory;
+use crate::ingest::Ingestor;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The group-commit writer.
+    pub ingestor: Ingestor,
+    /// Reads.
+    pub store: Arc<dyn Store>,
+    /// Accepted integration keys.
+    pub directory: Arc<ServiceDirectory>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v2/enqueue", post(intake::v2_enqueue))
+        .route("/v2/change/enqueue", post(intake::change_enqueue))
+        .route("/generic/2010-04-15/create_event.json", post(intake::v1_create_event))
+        .route("/event/push/alert/pagerduty", post(intake::unified))
+        .route("/api/v1/incidents", get(incidents::list))
+        .route("/api/v1/incidents/{id}", get(incidents::show))
+        .route("/api/v1/incidents/{id}/acknowledge", post(incidents::acknowledge))
+        .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/api/v1/services/{service}/change_events", get(incidents::change_events))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::scrape))
+        .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track_latency))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,14 @@
+//! Firehouse: a self-hosted incident gateway. PagerDuty-compatible alarms in, responders out.
+//!
+//! Data flows one way: [`wire`] (bytes to typed values) → [`domain`] (pure rules) → [`store`]
+//! (one transaction per batch, fed by [`ingest`]) → responders. [`http`] and the CLI are faces on
+//! the same domain and store.
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod server;
+pub mod store;
+pub mod wire;

@@ -1,0 +1,152 @@
+//! Storage: one interface, one implementation per database.
+//!
+//! Writes arrive in batches ([`Store::apply`]): many requests' commands in one transaction, so the
+//! cost of a durable commit is shared (group commit, see [`crate::ingest`]). The decisions inside a
+//! batch are the domain's ([`crate::domain::lifecycle`]); backends only read and write rows, through
+//! the [`apply::IngestTx`] primitives.
+
+pub mod apply;
+mod records;
+pub mod sqlite;
+
+pub use records::{ChangeQuery, IncidentPage, IncidentQuery, StoredChange, TimelineEntry};
+
+use crate::domain::{
+    AlertEvent, ChangeEvent, Incident, IncidentStatus, IntegrationKey, ManualAction, Millis, Protocol, ServiceRef,
+    Transition,
+};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// One write to apply.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // commands are moved once into the queue; boxing would only add an allocation
+pub enum Command {
+    /// An alert event from a sender.
+    Alert {
+        /// The service its key resolved to.
+        service: ServiceRef,
+        /// The key it was sent with (scopes dedup).
+        integration_key: IntegrationKey,
+        /// The protocol it came by.
+        protocol: Protocol,
+        /// The normalised event.
+        event: AlertEvent,
+        /// The request body as received.
+        raw: String,
+        /// When Firehouse received it.
+        received_at: Millis,
+    },
+    /// A change event from a sender.
+    Change {
+        /// The service its key resolved to.
+        service: ServiceRef,
+        /// The normalised event.
+        event: ChangeEvent,
+        /// The request body as received.
+        raw: String,
+        /// When Firehouse received it.
+        received_at: Millis,
+    },
+    /// An operator acknowledging or resolving an incident.
+    Manual {
+        /// Which incident.
+        incident: IncidentRef,
+        /// What to do.
+        action: ManualAction,
+        /// Who did it (free text, e.g. a user name or `cli`).
+        actor: String,
+        /// When.
+        received_at: Millis,
+    },
+}
+
+/// How an API caller names an incident: by id or by number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncidentRef {
+    /// The UUID.
+    Id(String),
+    /// The sequence number.
+    Number(i64),
+}
+
+impl IncidentRef {
+    /// Digits are a number, anything else an id.
+    pub fn parse(s: &str) -> Self {
+        match s.parse::<i64>() {
+            Ok(n) if n > 0 => IncidentRef::Number(n),
+            _ => IncidentRef::Id(s.to_owned()),
+        }
+    }
+}
+
+/// What one command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The domain transition.
+    pub transition: Transition,
+    /// The incident it applied to, if any: `(id, number)`.
+    pub incident: Option<(String, i64)>,
+    /// The stored event's id (its place in the log).
+    pub event_id: i64,
+}
+
+/// A command the store refused on its merits (nothing was written for it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// No incident with that id or number.
+    #[error("no such incident")]
+    IncidentNotFound,
+    /// The domain refused the operator's action.
+    #[error(transparent)]
+    Manual(#[from] crate::domain::lifecycle::ManualError),
+}
+
+/// The database failed; nothing in the batch was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A database error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Schema migration failed at start-up.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored data that does not parse (a bug or a foreign write).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The database URL names no supported backend.
+    #[error("unsupported database URL (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+}
+
+/// The result of one command in a batch.
+pub type CommandResult = Result<Outcome, Rejection>;
+
+/// Everything Firehouse keeps.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies the commands in order, in one transaction; nothing is visible or durable before it
+    /// returns `Ok`.
+    async fn apply(&self, batch: &[Command]) -> Result<Vec<CommandResult>, StoreError>;
+    /// Makes sure configured services exist (and updates their settings).
+    async fn sync_services(&self, services: &[ServiceRef]) -> Result<(), StoreError>;
+    /// Incidents, newest first, filtered and paged.
+    async fn list_incidents(&self, q: &IncidentQuery) -> Result<IncidentPage, StoreError>;
+    /// One incident.
+    async fn get_incident(&self, r: &IncidentRef) -> Result<Option<Incident>, StoreError>;
+    /// Every event of an incident, oldest first.
+    async fn timeline(&self, incident_number: i64) -> Result<Vec<TimelineEntry>, StoreError>;
+    /// How many incidents are in each status.
+    async fn status_counts(&self) -> Result<Vec<(IncidentStatus, i64)>, StoreError>;
+    /// Change events of a service in a time window, oldest first.
+    async fn change_events(&self, q: &ChangeQuery) -> Result<Vec<StoredChange>, StoreError>;
+}
+
+/// Opens the store a database URL names, creating and migrating it as needed.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}
