@@ -8,7 +8,7 @@ CREATE TABLE services (
 );
 
 CREATE TABLE incidents (
-    number          INTEGER PRIMARY KEY,
+    number          INTEGER PRIMARY KEY, -- reserved as MAX(number) + 1 by the single writer
     id              TEXT NOT NULL UNIQUE,
     service         TEXT NOT NULL REFERENCES services(name),
     status          TEXT NOT NULL,
@@ -32,7 +32,8 @@ CREATE INDEX incidents_by_dedup_key ON incidents (dedup_key);
 -- An alert is one dedup key's life; at most one is open per (integration key, dedup key).
 CREATE TABLE alerts (
     id              INTEGER PRIMARY KEY,
-    incident_number INTEGER NOT NULL REFERENCES incidents(number),
+    -- The alert is claimed before its incident is written (see store/apply.rs), hence deferred.
+    incident_number INTEGER NOT NULL REFERENCES incidents(number) DEFERRABLE INITIALLY DEFERRED,
     integration_key TEXT NOT NULL,
     dedup_key       TEXT NOT NULL,
     status          TEXT NOT NULL,

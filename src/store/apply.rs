@@ -33,6 +33,8 @@ pub struct IncidentHead {
 
 /// A new incident.
 pub struct NewIncident<'a> {
+    /// Its number, reserved with [`IngestTx::next_incident_number`].
+    pub number: i64,
     /// Its UUID.
     pub id: &'a str,
     /// Owning service.
@@ -78,16 +80,19 @@ pub trait IngestTx {
     async fn open_alert(&mut self, integration_key: &str, dedup_key: &str) -> Result<Option<OpenAlert>, sqlx::Error>;
     /// Creates the service if it does not exist yet.
     async fn ensure_service(&mut self, service: &ServiceRef, at: Millis) -> Result<(), sqlx::Error>;
-    /// Inserts an incident, returning its number.
-    async fn insert_incident(&mut self, incident: &NewIncident<'_>) -> Result<i64, sqlx::Error>;
-    /// Inserts an alert, returning its id.
-    async fn insert_alert(
+    /// Reserves the number of the next incident.
+    async fn next_incident_number(&mut self) -> Result<i64, sqlx::Error>;
+    /// Inserts the open alert for the event's key pair, returning its id; `None` when another writer
+    /// opened one first (the unique index on open alerts refused the insert).
+    async fn claim_alert(
         &mut self,
         incident_number: i64,
         integration_key: &str,
         event: &AlertEvent,
         at: Millis,
-    ) -> Result<i64, sqlx::Error>;
+    ) -> Result<Option<i64>, sqlx::Error>;
+    /// Inserts an incident.
+    async fn insert_incident(&mut self, incident: &NewIncident<'_>) -> Result<(), sqlx::Error>;
     /// Moves every open alert of an incident to `status`.
     async fn set_alerts_status(
         &mut self,
@@ -116,39 +121,62 @@ pub trait IngestTx {
     ) -> Result<i64, sqlx::Error>;
 }
 
+/// Opens an alert and its incident; `None` when a concurrent writer opened the alert first.
+async fn open_incident<T: IngestTx>(
+    tx: &mut T,
+    service: &ServiceRef,
+    key: &str,
+    event: &AlertEvent,
+    at: Millis,
+) -> Result<Option<(i64, i64, String)>, sqlx::Error> {
+    let details = event.details.as_ref().expect("the wire layer requires details on triggers");
+    tx.ensure_service(service, at).await?;
+    let number = tx.next_incident_number().await?;
+    let Some(alert_id) = tx.claim_alert(number, key, event, at).await? else {
+        return Ok(None);
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let urgency = service.urgency.urgency_for(details.severity);
+    tx.insert_incident(&NewIncident { number, id: &id, service: &service.name, event, urgency, at }).await?;
+    Ok(Some((alert_id, number, id)))
+}
+
 /// Applies one command.
 pub async fn apply_command<T: IngestTx>(tx: &mut T, cmd: &Command) -> Result<CommandResult, sqlx::Error> {
     match cmd {
         Command::Alert { service, integration_key, protocol, event, raw, received_at } => {
             let key = integration_key.expose();
-            let open = tx.open_alert(key, event.dedup_key.as_str()).await?;
-            let transition = lifecycle::apply(open.as_ref().map(|a| a.status), event.action);
-            let mut target = open.as_ref().map(|a| (a.alert_id, a.incident_number, a.incident_id.clone()));
-            match transition {
-                Transition::Opened => {
-                    let details = event.details.as_ref().expect("the wire layer requires details on triggers");
-                    tx.ensure_service(service, *received_at).await?;
-                    let id = uuid::Uuid::new_v4().to_string();
-                    let number = tx
-                        .insert_incident(&NewIncident {
-                            id: &id,
-                            service: &service.name,
-                            event,
-                            urgency: service.urgency.urgency_for(details.severity),
-                            at: *received_at,
-                        })
-                        .await?;
-                    let alert_id = tx.insert_alert(number, key, event, *received_at).await?;
-                    target = Some((alert_id, number, id));
+            // Another instance may open the same alert between our lookup and our insert; the unique
+            // index on open alerts makes one of us lose, and the loser applies the event to the winner's.
+            let mut attempts = 0;
+            let (transition, target) = loop {
+                attempts += 1;
+                let open = tx.open_alert(key, event.dedup_key.as_str()).await?;
+                let transition = lifecycle::apply(open.as_ref().map(|a| a.status), event.action);
+                let target = open.map(|a| (a.alert_id, a.incident_number, a.incident_id));
+                match transition {
+                    Transition::Opened => {
+                        if let Some(opened) = open_incident(tx, service, key, event, *received_at).await? {
+                            break (transition, Some(opened));
+                        }
+                        if attempts >= 3 {
+                            return Err(sqlx::Error::Protocol(
+                                "the open alert kept changing under a concurrent writer".into(),
+                            ));
+                        }
+                    }
+                    Transition::Acknowledged | Transition::Resolved => {
+                        let (_, number, _) = target.as_ref().expect("only open alerts are acknowledged or resolved");
+                        let status = transition.new_status().expect("a status-changing transition");
+                        tx.set_alerts_status(*number, status, *received_at).await?;
+                        tx.set_incident_status(*number, status, *received_at).await?;
+                        break (transition, target);
+                    }
+                    Transition::Appended | Transition::Unchanged | Transition::Dropped(_) => {
+                        break (transition, target)
+                    }
                 }
-                Transition::Acknowledged | Transition::Resolved => {
-                    let (_, number, _) = target.as_ref().expect("only open alerts are acknowledged or resolved");
-                    let status = transition.new_status().expect("a status-changing transition");
-                    tx.set_alerts_status(*number, status, *received_at).await?;
-                    tx.set_incident_status(*number, status, *received_at).await?;
-                }
-                Transition::Appended | Transition::Unchanged | Transition::Dropped(_) => {}
-            }
+            };
             let details = event.details.as_ref();
             let event_id = tx
                 .insert_event(&NewEvent {

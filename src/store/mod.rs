@@ -6,7 +6,9 @@
 //! the [`apply::IngestTx`] primitives.
 
 pub mod apply;
+pub mod postgres;
 mod records;
+mod sql;
 pub mod sqlite;
 
 pub use records::{ChangeQuery, IncidentPage, IncidentQuery, StoredChange, TimelineEntry};
@@ -146,6 +148,8 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(postgres::PgStore::open(url).await?))
     } else {
         Err(StoreError::UnsupportedUrl)
     }

@@ -4,16 +4,23 @@
 //! the machine. The single writer is fed batches by the group-commit ingestor, so the write lock
 //! is taken once per batch, never per request.
 
-use super::apply::{apply_command, IncidentHead, IngestTx, NewEvent, NewIncident, OpenAlert};
-use super::records::{ChangeQuery, IncidentPage, IncidentQuery, StoredChange, TimelineEntry};
-use super::{Command, CommandResult, IncidentRef, Store, StoreError};
-use crate::domain::{AlertEvent, ChangeEvent, Incident, IncidentStatus, Millis, ServiceRef};
+use super::apply::apply_command;
+use super::sql::sql_backend;
+use super::{Command, CommandResult, Store};
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
-use std::str::FromStr;
+use sqlx::{ConnectOptions, Connection, Sqlite, SqliteConnection, SqlitePool};
 use std::time::Duration;
 use tokio::sync::Mutex;
+
+sql_backend!(
+    db: Sqlite,
+    conn: SqliteConnection,
+    pool: SqlitePool,
+    row: SqliteRow,
+    // Only this process's single writer inserts, so the next number is simply the next one.
+    next_number: "SELECT COALESCE(MAX(number), 0) + 1 FROM incidents"
+);
 
 /// A SQLite database file.
 pub struct SqliteStore {
@@ -43,241 +50,13 @@ impl SqliteStore {
     }
 }
 
-struct Tx<'c>(&'c mut SqliteConnection);
-
-impl IngestTx for Tx<'_> {
-    async fn open_alert(&mut self, integration_key: &str, dedup_key: &str) -> Result<Option<OpenAlert>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT a.id, a.incident_number, i.id, a.status FROM alerts a \
-             JOIN incidents i ON i.number = a.incident_number \
-             WHERE a.integration_key = ? AND a.dedup_key = ? AND a.status <> 'resolved'",
-        )
-        .bind(integration_key)
-        .bind(dedup_key)
-        .fetch_optional(&mut *self.0)
-        .await?;
-        row.map(|r| {
-            Ok(OpenAlert {
-                alert_id: r.try_get(0)?,
-                incident_number: r.try_get(1)?,
-                incident_id: r.try_get(2)?,
-                status: parse_col(&r, 3)?,
-            })
-        })
-        .transpose()
-    }
-
-    async fn ensure_service(&mut self, service: &ServiceRef, at: Millis) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO services (name, urgency, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
-            .bind(&service.name)
-            .bind(service.urgency.as_str())
-            .bind(at.0)
-            .execute(&mut *self.0)
-            .await?;
-        Ok(())
-    }
-
-    async fn insert_incident(&mut self, n: &NewIncident<'_>) -> Result<i64, sqlx::Error> {
-        let d = n.event.details.as_ref().expect("incidents open from triggers, which carry details");
-        let row = sqlx::query(
-            "INSERT INTO incidents (id, service, status, dedup_key, title, severity, urgency, source, component, grp, class, created_at, updated_at) \
-             VALUES (?, ?, 'triggered', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING number",
-        )
-        .bind(n.id)
-        .bind(n.service)
-        .bind(n.event.dedup_key.as_str())
-        .bind(&d.summary)
-        .bind(d.severity.as_str())
-        .bind(n.urgency.as_str())
-        .bind(&d.source)
-        .bind(&d.component)
-        .bind(&d.group)
-        .bind(&d.class)
-        .bind(n.at.0)
-        .bind(n.at.0)
-        .fetch_one(&mut *self.0)
-        .await?;
-        row.try_get(0)
-    }
-
-    async fn insert_alert(
-        &mut self,
-        incident_number: i64,
-        integration_key: &str,
-        event: &AlertEvent,
-        at: Millis,
-    ) -> Result<i64, sqlx::Error> {
-        let row = sqlx::query(
-            "INSERT INTO alerts (incident_number, integration_key, dedup_key, status, created_at) VALUES (?, ?, ?, 'triggered', ?) RETURNING id",
-        )
-        .bind(incident_number)
-        .bind(integration_key)
-        .bind(event.dedup_key.as_str())
-        .bind(at.0)
-        .fetch_one(&mut *self.0)
-        .await?;
-        row.try_get(0)
-    }
-
-    async fn set_alerts_status(
-        &mut self,
-        incident_number: i64,
-        status: IncidentStatus,
-        at: Millis,
-    ) -> Result<(), sqlx::Error> {
-        let resolved_at = (status == IncidentStatus::Resolved).then_some(at.0);
-        sqlx::query("UPDATE alerts SET status = ?, resolved_at = ? WHERE incident_number = ? AND status <> 'resolved'")
-            .bind(status.as_str())
-            .bind(resolved_at)
-            .bind(incident_number)
-            .execute(&mut *self.0)
-            .await?;
-        Ok(())
-    }
-
-    async fn set_incident_status(
-        &mut self,
-        incident_number: i64,
-        status: IncidentStatus,
-        at: Millis,
-    ) -> Result<(), sqlx::Error> {
-        let sql = match status {
-            IncidentStatus::Acknowledged => {
-                "UPDATE incidents SET status = 'acknowledged', acknowledged_at = ?1, updated_at = ?1 WHERE number = ?2"
-            }
-            IncidentStatus::Resolved => {
-                "UPDATE incidents SET status = 'resolved', resolved_at = ?1, updated_at = ?1 WHERE number = ?2"
-            }
-            IncidentStatus::Triggered => "UPDATE incidents SET status = 'triggered', updated_at = ?1 WHERE number = ?2",
-        };
-        sqlx::query(sql).bind(at.0).bind(incident_number).execute(&mut *self.0).await?;
-        Ok(())
-    }
-
-    async fn find_incident(&mut self, r: &IncidentRef) -> Result<Option<IncidentHead>, sqlx::Error> {
-        let q = match r {
-            IncidentRef::Number(n) => {
-                sqlx::query("SELECT number, id, service, status FROM incidents WHERE number = ?").bind(*n)
-            }
-            IncidentRef::Id(id) => {
-                sqlx::query("SELECT number, id, service, status FROM incidents WHERE id = ?").bind(id.clone())
-            }
-        };
-        let row = q.fetch_optional(&mut *self.0).await?;
-        row.map(|r| {
-            Ok(IncidentHead {
-                number: r.try_get(0)?,
-                id: r.try_get(1)?,
-                service: r.try_get(2)?,
-                status: parse_col(&r, 3)?,
-            })
-        })
-        .transpose()
-    }
-
-    async fn insert_event(&mut self, e: &NewEvent<'_>) -> Result<i64, sqlx::Error> {
-        let row = sqlx::query(
-            "INSERT INTO events (received_at, protocol, action, service, dedup_key, outcome, alert_id, incident_number, summary, severity, raw) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(e.at.0)
-        .bind(e.protocol.as_str())
-        .bind(e.action)
-        .bind(e.service)
-        .bind(e.dedup_key)
-        .bind(e.outcome)
-        .bind(e.alert_id)
-        .bind(e.incident_number)
-        .bind(e.summary)
-        .bind(e.severity)
-        .bind(e.raw)
-        .fetch_one(&mut *self.0)
-        .await?;
-        row.try_get(0)
-    }
-
-    async fn insert_change(
-        &mut self,
-        service: &str,
-        event: &ChangeEvent,
-        raw: &str,
-        at: Millis,
-    ) -> Result<i64, sqlx::Error> {
-        let links = serde_json::to_string(&event.links).expect("links serialize");
-        let details = event.custom_details.as_ref().map(|d| d.to_string());
-        let row = sqlx::query(
-            "INSERT INTO change_events (service, received_at, occurred_at, summary, source, custom_details, links, raw) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(service)
-        .bind(at.0)
-        .bind(event.timestamp.unwrap_or(at).0)
-        .bind(&event.summary)
-        .bind(&event.source)
-        .bind(details)
-        .bind(links)
-        .bind(raw)
-        .fetch_one(&mut *self.0)
-        .await?;
-        row.try_get(0)
-    }
-}
-
-/// Reads a text column into one of the domain's enums.
-fn parse_col<T: FromStr>(row: &SqliteRow, idx: usize) -> Result<T, sqlx::Error> {
-    let s: String = row.try_get(idx)?;
-    s.parse::<T>().map_err(|_| sqlx::Error::Decode(format!("unexpected value {s:?} in column {idx}").into()))
-}
-
-const INCIDENT_COLUMNS: &str = "i.id, i.number, i.status, i.dedup_key, i.service, i.title, i.severity, i.urgency, \
-     i.source, i.component, i.grp, i.class, i.created_at, i.acknowledged_at, i.resolved_at, i.updated_at, \
-     (SELECT COUNT(*) FROM events e WHERE e.incident_number = i.number) AS event_count";
-
-fn incident_from_row(r: &SqliteRow) -> Result<Incident, sqlx::Error> {
-    Ok(Incident {
-        id: r.try_get("id")?,
-        number: r.try_get("number")?,
-        status: parse_col(r, 2)?,
-        dedup_key: r.try_get("dedup_key")?,
-        service: r.try_get("service")?,
-        title: r.try_get("title")?,
-        severity: parse_col(r, 6)?,
-        urgency: parse_col(r, 7)?,
-        source: r.try_get("source")?,
-        component: r.try_get("component")?,
-        group: r.try_get("grp")?,
-        class: r.try_get("class")?,
-        created_at: Millis(r.try_get("created_at")?),
-        acknowledged_at: r.try_get::<Option<i64>, _>("acknowledged_at")?.map(Millis),
-        resolved_at: r.try_get::<Option<i64>, _>("resolved_at")?.map(Millis),
-        updated_at: Millis(r.try_get("updated_at")?),
-        event_count: r.try_get("event_count")?,
-    })
-}
-
-fn push_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &IncidentQuery) {
-    qb.push(" WHERE 1 = 1");
-    if !q.statuses.is_empty() {
-        qb.push(" AND i.status IN (");
-        let mut sep = qb.separated(", ");
-        for s in &q.statuses {
-            sep.push_bind(s.as_str());
-        }
-        qb.push(")");
-    }
-    if let Some(service) = &q.service {
-        qb.push(" AND i.service = ").push_bind(service.clone());
-    }
-    if let Some(key) = &q.dedup_key {
-        qb.push(" AND i.dedup_key = ").push_bind(key.clone());
-    }
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn apply(&self, batch: &[Command]) -> Result<Vec<CommandResult>, StoreError> {
         let mut conn = self.writer.lock().await;
-        let mut tx = conn.begin().await?;
+        // IMMEDIATE takes the write lock up front, so a second process on the same file waits
+        // (busy_timeout) instead of failing when its read snapshot goes stale.
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let mut results = Vec::with_capacity(batch.len());
         {
             let mut w = Tx(&mut tx);
@@ -291,118 +70,29 @@ impl Store for SqliteStore {
 
     async fn sync_services(&self, services: &[ServiceRef]) -> Result<(), StoreError> {
         let mut conn = self.writer.lock().await;
-        let mut tx = conn.begin().await?;
-        let now = Millis::now();
-        for s in services {
-            sqlx::query(
-                "INSERT INTO services (name, urgency, created_at) VALUES (?, ?, ?) \
-                 ON CONFLICT (name) DO UPDATE SET urgency = excluded.urgency",
-            )
-            .bind(&s.name)
-            .bind(s.urgency.as_str())
-            .bind(now.0)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        sync_services(&mut tx, services).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn list_incidents(&self, q: &IncidentQuery) -> Result<IncidentPage, StoreError> {
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM incidents i");
-        push_filters(&mut count, q);
-        let total: i64 = count.build().fetch_one(&self.readers).await?.try_get(0)?;
-
-        let mut list = QueryBuilder::<Sqlite>::new(format!("SELECT {INCIDENT_COLUMNS} FROM incidents i"));
-        push_filters(&mut list, q);
-        list.push(" ORDER BY i.number DESC LIMIT ").push_bind(i64::from(q.limit));
-        list.push(" OFFSET ").push_bind(i64::from(q.offset));
-        let rows = list.build().fetch_all(&self.readers).await?;
-        let incidents = rows.iter().map(incident_from_row).collect::<Result<Vec<_>, _>>()?;
-        let more = i64::from(q.offset) + (incidents.len() as i64) < total;
-        Ok(IncidentPage { incidents, limit: q.limit, offset: q.offset, total, more })
+        list_incidents(&self.readers, q).await
     }
 
     async fn get_incident(&self, r: &IncidentRef) -> Result<Option<Incident>, StoreError> {
-        let sql = match r {
-            IncidentRef::Number(_) => format!("SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.number = ?"),
-            IncidentRef::Id(_) => format!("SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.id = ?"),
-        };
-        let q = sqlx::query(&sql);
-        let q = match r {
-            IncidentRef::Number(n) => q.bind(*n),
-            IncidentRef::Id(id) => q.bind(id.clone()),
-        };
-        let row = q.fetch_optional(&self.readers).await?;
-        Ok(row.as_ref().map(incident_from_row).transpose()?)
+        get_incident(&self.readers, r).await
     }
 
     async fn timeline(&self, incident_number: i64) -> Result<Vec<TimelineEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, received_at, protocol, action, outcome, summary, severity, raw FROM events \
-             WHERE incident_number = ? ORDER BY id",
-        )
-        .bind(incident_number)
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let raw: String = r.try_get("raw")?;
-                Ok(TimelineEntry {
-                    id: r.try_get("id")?,
-                    at: Millis(r.try_get("received_at")?),
-                    protocol: r.try_get("protocol")?,
-                    action: r.try_get("action")?,
-                    outcome: r.try_get("outcome")?,
-                    summary: r.try_get("summary")?,
-                    severity: r.try_get("severity")?,
-                    raw: serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw)),
-                })
-            })
-            .collect()
+        timeline(&self.readers, incident_number).await
     }
 
     async fn status_counts(&self) -> Result<Vec<(IncidentStatus, i64)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT status, COUNT(*) FROM incidents GROUP BY status").fetch_all(&self.readers).await?;
-        let mut counts: Vec<(IncidentStatus, i64)> = IncidentStatus::ALL.iter().map(|s| (*s, 0)).collect();
-        for r in rows {
-            let status: IncidentStatus = parse_col(&r, 0)?;
-            let n: i64 = r.try_get(1)?;
-            if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == status) {
-                slot.1 = n;
-            }
-        }
-        Ok(counts)
+        status_counts(&self.readers).await
     }
 
     async fn change_events(&self, q: &ChangeQuery) -> Result<Vec<StoredChange>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, service, occurred_at, summary, source, custom_details, links FROM ( \
-               SELECT * FROM change_events WHERE service = ? AND occurred_at BETWEEN ? AND ? \
-               ORDER BY occurred_at DESC, id DESC LIMIT ? \
-             ) ORDER BY occurred_at, id",
-        )
-        .bind(&q.service)
-        .bind(q.since.0)
-        .bind(q.until.0)
-        .bind(i64::from(q.limit))
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let details: Option<String> = r.try_get("custom_details")?;
-                let links: String = r.try_get("links")?;
-                Ok(StoredChange {
-                    id: r.try_get("id")?,
-                    service: r.try_get("service")?,
-                    at: Millis(r.try_get("occurred_at")?),
-                    summary: r.try_get("summary")?,
-                    source: r.try_get("source")?,
-                    custom_details: details.and_then(|d| serde_json::from_str(&d).ok()),
-                    links: serde_json::from_str(&links).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                })
-            })
-            .collect()
+        change_events(&self.readers, q).await
     }
 }

@@ -1,0 +1,302 @@
+//! The storage contract, run against every backend: SQLite files and PostgreSQL databases.
+
+#[path = "common/databases.rs"]
+mod databases;
+
+use databases::{Backend, TestDb};
+use firehouse::domain::{IncidentStatus, ManualAction, Millis, Protocol, ServiceRef, Transition, UrgencyRule};
+use firehouse::store::{self, ChangeQuery, Command, IncidentQuery, IncidentRef, Rejection, Store};
+use firehouse::wire::{change_v2, events_v2, fields};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+fn service() -> ServiceRef {
+    ServiceRef { name: "payments".into(), urgency: UrgencyRule::Severity }
+}
+
+fn alert_at(body: Value, at: i64) -> Command {
+    let raw = body.to_string();
+    let obj = fields::parse_object(raw.as_bytes()).unwrap();
+    let parsed = events_v2::parse(&obj, None).unwrap();
+    Command::Alert {
+        service: service(),
+        integration_key: parsed.integration_key,
+        protocol: Protocol::V2,
+        event: parsed.event,
+        raw,
+        received_at: Millis(at),
+    }
+}
+
+fn trigger(key: &str, dedup: &str, severity: &str) -> Command {
+    alert_at(
+        json!({"routing_key": key, "event_action": "trigger", "dedup_key": dedup,
+               "payload": {"summary": format!("{dedup} is down"), "source": "host", "severity": severity}}),
+        1_000,
+    )
+}
+
+fn action(key: &str, dedup: &str, action: &str) -> Command {
+    alert_at(json!({"routing_key": key, "event_action": action, "dedup_key": dedup}), 2_000)
+}
+
+fn manual(number: i64, action: ManualAction) -> Command {
+    Command::Manual { incident: IncidentRef::Number(number), action, actor: "alice".into(), received_at: Millis(3_000) }
+}
+
+async fn open(db: &TestDb) -> Arc<dyn Store> {
+    store::open(&db.url).await.expect("store opens")
+}
+
+async fn apply_one(s: &dyn Store, cmd: Command) -> firehouse::store::CommandResult {
+    s.apply(&[cmd]).await.unwrap().remove(0)
+}
+
+fn transitions(results: &[firehouse::store::CommandResult]) -> Vec<Transition> {
+    results.iter().map(|r| r.as_ref().unwrap().transition).collect()
+}
+
+async fn lifecycle_follows_pagerduty(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let s = open(&db).await;
+    let results = s
+        .apply(&[
+            trigger("k", "a", "warning"),
+            trigger("k", "a", "critical"),
+            action("k", "a", "acknowledge"),
+            action("k", "a", "acknowledge"),
+            trigger("k", "a", "critical"),
+            action("k", "a", "resolve"),
+            action("k", "a", "resolve"),
+            trigger("k", "a", "error"),
+        ])
+        .await
+        .unwrap();
+    use Transition::*;
+    assert_eq!(
+        transitions(&results),
+        vec![
+            Opened,
+            Appended,
+            Acknowledged,
+            Unchanged,
+            Appended,
+            Resolved,
+            Dropped(firehouse::domain::DropReason::NoOpenAlert),
+            Opened
+        ]
+    );
+    let first = results[0].as_ref().unwrap().incident.clone().unwrap();
+    let second = results[7].as_ref().unwrap().incident.clone().unwrap();
+    assert_ne!(first, second, "a trigger after resolve opens a new incident");
+    assert_eq!(results[6].as_ref().unwrap().incident, None, "a dropped resolve applies to nothing");
+
+    let old = s.get_incident(&IncidentRef::Id(first.0.clone())).await.unwrap().unwrap();
+    assert_eq!(old.status, IncidentStatus::Resolved);
+    assert_eq!(old.severity, firehouse::domain::Severity::Warning);
+    assert_eq!(old.urgency, firehouse::domain::Urgency::Low, "severity-based urgency");
+    assert_eq!(old.acknowledged_at, Some(Millis(2_000)));
+    assert_eq!(old.resolved_at, Some(Millis(2_000)));
+    assert_eq!(old.event_count, 6);
+    let timeline = s.timeline(old.number).await.unwrap();
+    let outcomes: Vec<&str> = timeline.iter().map(|e| e.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["opened", "appended", "acknowledged", "unchanged", "appended", "resolved"]);
+    assert_eq!(timeline[0].raw["payload"]["severity"], "warning", "the raw body is kept");
+
+    let new = s.get_incident(&IncidentRef::Number(second.1)).await.unwrap().unwrap();
+    assert_eq!((new.status, new.urgency), (IncidentStatus::Triggered, firehouse::domain::Urgency::High));
+}
+
+async fn dedup_is_scoped_to_the_integration_key(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let s = open(&db).await;
+    let r = s
+        .apply(&[trigger("k1", "same", "error"), action("k2", "same", "resolve"), trigger("k2", "same", "error")])
+        .await
+        .unwrap();
+    assert_eq!(
+        transitions(&r),
+        vec![Transition::Opened, Transition::Dropped(firehouse::domain::DropReason::NoOpenAlert), Transition::Opened]
+    );
+    let page = s.list_incidents(&query(|q| q.dedup_key = Some("same".into()))).await.unwrap();
+    assert_eq!(page.total, 2);
+    assert!(page.incidents.iter().all(|i| i.status == IncidentStatus::Triggered));
+}
+
+fn query(f: impl FnOnce(&mut IncidentQuery)) -> IncidentQuery {
+    let mut q = IncidentQuery { limit: 100, ..Default::default() };
+    f(&mut q);
+    q
+}
+
+async fn operators_act_on_incidents(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let s = open(&db).await;
+    let opened = apply_one(&*s, trigger("k", "m", "critical")).await.unwrap();
+    let number = opened.incident.unwrap().1;
+    assert_eq!(
+        apply_one(&*s, manual(number, ManualAction::Acknowledge)).await.unwrap().transition,
+        Transition::Acknowledged
+    );
+    assert_eq!(apply_one(&*s, manual(number, ManualAction::Resolve)).await.unwrap().transition, Transition::Resolved);
+    assert!(matches!(apply_one(&*s, manual(number, ManualAction::Resolve)).await, Err(Rejection::Manual(_))));
+    assert_eq!(apply_one(&*s, manual(9999, ManualAction::Resolve)).await, Err(Rejection::IncidentNotFound));
+    // The alert closed with its incident: the next trigger opens a new one.
+    let again = apply_one(&*s, trigger("k", "m", "critical")).await.unwrap();
+    assert_eq!(again.transition, Transition::Opened);
+    let timeline = s.timeline(number).await.unwrap();
+    assert_eq!(timeline.last().unwrap().protocol, "api");
+    assert_eq!(timeline.last().unwrap().raw["actor"], "alice");
+}
+
+async fn lists_filter_and_page_newest_first(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let s = open(&db).await;
+    let cmds: Vec<Command> = (0..7).map(|i| trigger("k", &format!("p{i}"), "error")).collect();
+    s.apply(&cmds).await.unwrap();
+    s.apply(&[action("k", "p0", "resolve"), action("k", "p1", "acknowledge")]).await.unwrap();
+
+    let page = s.list_incidents(&query(|q| q.limit = 3)).await.unwrap();
+    assert_eq!((page.total, page.more, page.incidents.len()), (7, true, 3));
+    let numbers: Vec<i64> = page.incidents.iter().map(|i| i.number).collect();
+    assert!(numbers.windows(2).all(|w| w[0] > w[1]), "newest first: {numbers:?}");
+    let last = s
+        .list_incidents(&query(|q| {
+            q.limit = 3;
+            q.offset = 6
+        }))
+        .await
+        .unwrap();
+    assert_eq!((last.incidents.len(), last.more), (1, false));
+    let open = s
+        .list_incidents(&query(|q| q.statuses = vec![IncidentStatus::Triggered, IncidentStatus::Acknowledged]))
+        .await
+        .unwrap();
+    assert_eq!(open.total, 6);
+    let resolved = s.list_incidents(&query(|q| q.statuses = vec![IncidentStatus::Resolved])).await.unwrap();
+    assert_eq!(resolved.incidents[0].dedup_key, "p0");
+    assert_eq!(s.list_incidents(&query(|q| q.service = Some("nope".into()))).await.unwrap().total, 0);
+    assert_eq!(s.list_incidents(&query(|q| q.service = Some("payments".into()))).await.unwrap().total, 7);
+    let counts = s.status_counts().await.unwrap();
+    assert_eq!(
+        counts,
+        vec![(IncidentStatus::Triggered, 5), (IncidentStatus::Acknowledged, 1), (IncidentStatus::Resolved, 1)]
+    );
+}
+
+async fn change_events_are_kept_per_service(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let s = open(&db).await;
+    let change = |summary: &str, ts: &str| {
+        let raw = json!({"routing_key": "k", "payload": {"summary": summary, "timestamp": ts, "source": "ci"},
+                         "links": [{"href": "https://ci/1"}]})
+        .to_string();
+        let parsed = change_v2::parse(&fields::parse_object(raw.as_bytes()).unwrap()).unwrap();
+        Command::Change { service: service(), event: parsed.event, raw, received_at: Millis::now() }
+    };
+    s.apply(&[
+        change("deploy 1", "2026-01-01T10:00:00Z"),
+        change("deploy 2", "2026-01-01T11:00:00Z"),
+        change("deploy 3", "2026-01-02T10:00:00Z"),
+    ])
+    .await
+    .unwrap();
+    let window = ChangeQuery {
+        service: "payments".into(),
+        since: Millis::parse_iso8601("2026-01-01T00:00:00Z").unwrap(),
+        until: Millis::parse_iso8601("2026-01-01T23:59:59Z").unwrap(),
+        limit: 10,
+    };
+    let found = s.change_events(&window).await.unwrap();
+    let summaries: Vec<&str> = found.iter().map(|c| c.summary.as_str()).collect();
+    assert_eq!(summaries, ["deploy 1", "deploy 2"]);
+    assert_eq!(found[0].links[0].href, "https://ci/1");
+    let latest = s.change_events(&ChangeQuery { limit: 1, ..window }).await.unwrap();
+    assert_eq!(latest[0].summary, "deploy 2", "the limit keeps the latest");
+}
+
+async fn services_sync_idempotently(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let s = open(&db).await;
+    s.sync_services(&[service()]).await.unwrap();
+    s.sync_services(&[ServiceRef { name: "payments".into(), urgency: UrgencyRule::Low }]).await.unwrap();
+    apply_one(&*s, trigger("k", "x", "critical")).await.unwrap();
+}
+
+async fn reopening_the_store_keeps_everything(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let number = {
+        let s = open(&db).await;
+        apply_one(&*s, trigger("k", "durable", "info")).await.unwrap().incident.unwrap().1
+    };
+    let s = open(&db).await;
+    let i = s.get_incident(&IncidentRef::Number(number)).await.unwrap().unwrap();
+    assert_eq!(i.dedup_key, "durable");
+    assert_eq!(apply_one(&*s, action("k", "durable", "resolve")).await.unwrap().transition, Transition::Resolved);
+}
+
+/// Two stores on one database stand for two Firehouse instances: racing triggers for one key make one incident.
+async fn concurrent_writers_open_one_incident_per_key(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let a = open(&db).await;
+    let b = open(&db).await;
+    let mut tasks = Vec::new();
+    for s in [a.clone(), b.clone(), a.clone(), b.clone()] {
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for round in 0..25 {
+                // Every writer triggers the same keys in the same rounds, in batches like the ingestor's.
+                let batch: Vec<Command> = (0..4).map(|k| trigger("k", &format!("race-{round}-{k}"), "error")).collect();
+                for attempt in 1.. {
+                    match s.apply(&batch).await {
+                        Ok(r) => {
+                            outcomes.extend(transitions(&r));
+                            break;
+                        }
+                        // PostgreSQL may pick a batch as a deadlock victim; the ingestor retries, so do we.
+                        Err(e) if attempt < 5 => eprintln!("retrying a batch: {e}"),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            outcomes
+        }));
+    }
+    let mut opened = 0;
+    for t in tasks {
+        opened += t.await.unwrap().iter().filter(|t| **t == Transition::Opened).count();
+    }
+    assert_eq!(opened, 100, "one incident per key");
+    let page = a.list_incidents(&query(|q| q.limit = 1)).await.unwrap();
+    assert_eq!(page.total, 100);
+    for round in [0, 13, 24] {
+        let key = format!("race-{round}-2");
+        let i = a.list_incidents(&query(|q| q.dedup_key = Some(key.clone()))).await.unwrap();
+        assert_eq!(i.incidents.len(), 1);
+        assert_eq!(i.incidents[0].event_count, 4, "{key}: every writer's trigger is on the one incident");
+    }
+}
+
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+on_every_backend!(
+    lifecycle_follows_pagerduty,
+    dedup_is_scoped_to_the_integration_key,
+    operators_act_on_incidents,
+    lists_filter_and_page_newest_first,
+    change_events_are_kept_per_service,
+    services_sync_idempotently,
+    reopening_the_store_keeps_everything,
+    concurrent_writers_open_one_incident_per_key,
+);
