@@ -1,6 +1,7 @@
 //! `firehouse.toml`: typed, checked at start-up and by `firehouse config check`, with line numbers.
 
-use crate::domain::{ServiceDirectory, ServiceRef, UrgencyRule};
+use crate::domain::rules::{self, Matcher, Rule, RuleSet, Test};
+use crate::domain::{IncidentStatus, ServiceDirectory, ServiceRef, Severity, Urgency, UrgencyRule};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,57 @@ pub struct Config {
     /// `[[services]]`: the services and their integration keys.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    /// `[dispatch]`: the outbox worker.
+    #[serde(default)]
+    pub dispatch: DispatchConfig,
+    /// `[[rules]]`: which actions run on which incident transitions.
+    #[serde(default)]
+    pub rules: Vec<Spanned<RuleConfig>>,
+    /// `[actions.<name>]`: what each action does.
+    #[serde(default)]
+    pub actions: std::collections::BTreeMap<String, Spanned<crate::responders::ActionConfig>>,
+}
+
+/// One `[[rules]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Unique name.
+    pub name: String,
+    /// Transitions: `triggered`, `acknowledged`, `resolved`.
+    pub on: Vec<IncidentStatus>,
+    /// Only these services.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Only these severities.
+    #[serde(default)]
+    pub severities: Vec<Severity>,
+    /// Only these urgencies.
+    #[serde(default)]
+    pub urgencies: Vec<Urgency>,
+    /// Field tests, all of which must pass.
+    #[serde(default, rename = "match")]
+    pub matchers: Vec<MatchConfig>,
+    /// Actions to run.
+    pub actions: Vec<String>,
+    /// Stop at this rule when it matches (first-match semantics).
+    #[serde(default)]
+    pub stop: bool,
+}
+
+/// One `[[rules.match]]` test: `field` and exactly one of `equals`, `in`, `regex`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchConfig {
+    /// `summary`, `source`, `component`, `group`, `class`, `dedup_key`, `custom_details.<path>`, ….
+    pub field: String,
+    /// Equal to.
+    pub equals: Option<String>,
+    /// One of.
+    #[serde(rename = "in")]
+    pub one_of: Option<Vec<String>>,
+    /// Matches this regex.
+    pub regex: Option<String>,
 }
 
 /// `[server]`.
@@ -26,6 +78,28 @@ pub struct ServerConfig {
     pub listen: Option<String>,
     /// sqlx-style database URL.
     pub database_url: Option<String>,
+    /// Firehouse's external base URL, for links in prompts, webhooks and chat.
+    pub public_url: Option<String>,
+}
+
+/// `[dispatch]`: how the outbox worker delivers actions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatchConfig {
+    /// Run the outbox worker in this instance.
+    pub worker: bool,
+    /// How long a claimed dispatch stays leased (longer than any action's timeout).
+    pub lease_seconds: u64,
+    /// How often to look for due dispatches when nothing wakes the worker.
+    pub poll_millis: u64,
+    /// Hours of change events before an incident handed to responders.
+    pub change_window_hours: u64,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig { worker: true, lease_seconds: 120, poll_millis: 1000, change_window_hours: 24 }
+    }
 }
 
 /// One `[[services]]` entry.
@@ -72,7 +146,7 @@ impl Config {
             vec![ConfigError {
                 path: path.to_owned(),
                 line: e.span().and_then(|s| line_of(s.start)),
-                message: e.message().to_owned(),
+                message: without_values(e.message()),
             }]
         })?;
         let mut errors = Vec::new();
@@ -103,11 +177,40 @@ impl Config {
                 }
             }
         }
+        for rule in &config.rules {
+            let at = rule.span().start;
+            if let Err(problems) = compile_rule(rule.get_ref(), &config.actions) {
+                for p in problems {
+                    err(at, p);
+                }
+            }
+        }
+        let mut rule_names: HashMap<&str, ()> = HashMap::new();
+        for rule in &config.rules {
+            if rule_names.insert(rule.get_ref().name.as_str(), ()).is_some() {
+                err(rule.span().start, format!("rule {:?} is defined twice", rule.get_ref().name));
+            }
+        }
+        for (name, action) in &config.actions {
+            if let Err(problem) = action.get_ref().check(name) {
+                err(action.span().start, format!("action {name:?}: {problem}"));
+            }
+        }
         if errors.is_empty() {
             Ok(config)
         } else {
             Err(errors)
         }
+    }
+
+    /// The rules, compiled (the file was checked when it was parsed).
+    pub fn rules(&self) -> RuleSet {
+        let rules = self
+            .rules
+            .iter()
+            .map(|r| compile_rule(r.get_ref(), &self.actions).expect("rules are checked when the file is parsed"))
+            .collect();
+        RuleSet { rules }
     }
 
     /// Which keys are accepted: with no services configured, any (open mode).
@@ -126,6 +229,74 @@ impl Config {
         }
         ServiceDirectory::Configured { by_key, services }
     }
+}
+
+/// The parser's message with quoted values removed: a value may be an integration key.
+fn without_values(message: &str) -> String {
+    static QUOTED: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r#"string "(?:[^"\\]|\\.)*""#).expect("a valid regex"));
+    QUOTED.replace_all(message, "a string").into_owned()
+}
+
+fn compile_rule(
+    r: &RuleConfig,
+    actions: &std::collections::BTreeMap<String, Spanned<crate::responders::ActionConfig>>,
+) -> Result<Rule, Vec<String>> {
+    let mut problems = Vec::new();
+    let name = &r.name;
+    if name.trim().is_empty() {
+        problems.push("rule name must not be empty".to_owned());
+    }
+    if r.on.is_empty() {
+        problems.push(format!("rule {name:?}: `on` names no transition"));
+    }
+    if r.actions.is_empty() {
+        problems.push(format!("rule {name:?}: `actions` is empty"));
+    }
+    for a in &r.actions {
+        if !actions.contains_key(a) {
+            problems.push(format!("rule {name:?}: unknown action {a:?} (define it under [actions.{a}])"));
+        }
+    }
+    let mut matchers = Vec::new();
+    for m in &r.matchers {
+        if !rules::is_known_field(&m.field) {
+            problems.push(format!(
+                "rule {name:?}: unknown field {:?} (one of {} or custom_details.<path>)",
+                m.field,
+                rules::FIELDS.join(", ")
+            ));
+        }
+        let test = match (&m.equals, &m.one_of, &m.regex) {
+            (Some(v), None, None) => Test::Equals(v.clone()),
+            (None, Some(v), None) => Test::In(v.clone()),
+            (None, None, Some(re)) => match regex::Regex::new(re) {
+                Ok(re) => Test::Regex(re),
+                Err(e) => {
+                    problems.push(format!("rule {name:?}: invalid regex for {:?}: {e}", m.field));
+                    continue;
+                }
+            },
+            _ => {
+                problems.push(format!("rule {name:?}: match on {:?} needs exactly one of equals, in, regex", m.field));
+                continue;
+            }
+        };
+        matchers.push(Matcher { field: m.field.clone(), test });
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Rule {
+        name: name.clone(),
+        on: r.on.clone(),
+        services: r.services.clone(),
+        severities: r.severities.clone(),
+        urgencies: r.urgencies.clone(),
+        matchers,
+        actions: r.actions.clone(),
+        stop: r.stop,
+    })
 }
 
 #[cfg(test)]
@@ -177,6 +348,13 @@ urgency = "severity"
 
         let errs = parse("[server]\nlisten = \"x\"\ncolour = 1\n").unwrap_err();
         assert_eq!(errs[0].line, Some(3), "{}", errs[0]);
+    }
+
+    #[test]
+    fn values_never_appear_in_parse_errors() {
+        let errs = parse("[[services]]\nname = \"a\"\nintegration_keys = \"sekrit-key\"\n").unwrap_err();
+        assert!(!errs[0].to_string().contains("sekrit"), "{}", errs[0]);
+        assert!(errs[0].to_string().contains("a string"), "{}", errs[0]);
     }
 
     #[test]

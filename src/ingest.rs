@@ -4,10 +4,11 @@
 //! While one batch commits, the next one gathers, so the batch size grows with the load and the
 //! cost of a durable commit is shared by all the requests in it.
 
+use crate::domain::rules::RuleSet;
 use crate::metrics::Metrics;
 use crate::store::{Command, CommandResult, Store, StoreError};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 /// The most commands one transaction takes.
@@ -38,10 +39,17 @@ pub struct Ingestor {
 }
 
 impl Ingestor {
-    /// Starts the writer task over `store`. It ends when every handle is dropped and the queue drained.
-    pub fn start(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> (Self, JoinHandle<()>) {
+    /// Starts the writer task over `store`, writing the dispatches `rules` ask for and waking
+    /// `dispatched` after each commit. It ends when every handle is dropped and the queue drained.
+    pub fn start(
+        store: Arc<dyn Store>,
+        rules: Arc<RuleSet>,
+        dispatched: Arc<Notify>,
+        metrics: Arc<Metrics>,
+    ) -> (Self, JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
-        let task = tokio::spawn(write_loop(store, metrics, rx));
+        let writer = Writer { store, rules, dispatched, metrics };
+        let task = tokio::spawn(writer.run(rx));
         (Ingestor { queue }, task)
     }
 
@@ -53,38 +61,51 @@ impl Ingestor {
     }
 }
 
-async fn write_loop(store: Arc<dyn Store>, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<Job>) {
-    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    loop {
-        if rx.recv_many(&mut jobs, MAX_BATCH).await == 0 {
-            return;
-        }
-        let (commands, replies): (Vec<Command>, Vec<_>) = jobs.drain(..).map(|j| (j.command, j.reply)).unzip();
-        metrics.batch_size.observe(commands.len() as f64);
-        match store.apply(&commands).await {
-            Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(Ok(result));
+struct Writer {
+    store: Arc<dyn Store>,
+    rules: Arc<RuleSet>,
+    dispatched: Arc<Notify>,
+    metrics: Arc<Metrics>,
+}
+
+impl Writer {
+    async fn run(self, mut rx: mpsc::Receiver<Job>) {
+        let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+        loop {
+            if rx.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+                return;
+            }
+            let (commands, replies): (Vec<Command>, Vec<_>) = jobs.drain(..).map(|j| (j.command, j.reply)).unzip();
+            self.metrics.batch_size.observe(commands.len() as f64);
+            match self.store.apply(&commands, &self.rules).await {
+                Ok(results) => {
+                    for (reply, result) in replies.into_iter().zip(results) {
+                        let _ = reply.send(Ok(result));
+                    }
+                }
+                Err(e) if commands.len() > 1 => {
+                    // One bad command must not fail its neighbours: apply them one by one.
+                    tracing::warn!(error = %e, batch = commands.len(), "batch failed; retrying its commands one by one");
+                    for (command, reply) in commands.iter().zip(replies) {
+                        let result = self
+                            .store
+                            .apply(std::slice::from_ref(command), &self.rules)
+                            .await
+                            .map(|mut r| r.remove(0))
+                            .map_err(|e| IngestError::Store(Arc::new(e)));
+                        let _ = reply.send(result);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not store an event");
+                    let e = Arc::new(e);
+                    for reply in replies {
+                        let _ = reply.send(Err(IngestError::Store(e.clone())));
+                    }
                 }
             }
-            Err(e) if commands.len() > 1 => {
-                // One bad command must not fail its neighbours: apply them one by one.
-                tracing::warn!(error = %e, batch = commands.len(), "batch failed; retrying its commands one by one");
-                for (command, reply) in commands.iter().zip(replies) {
-                    let result = store
-                        .apply(std::slice::from_ref(command))
-                        .await
-                        .map(|mut r| r.remove(0))
-                        .map_err(|e| IngestError::Store(Arc::new(e)));
-                    let _ = reply.send(result);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "could not store an event");
-                let e = Arc::new(e);
-                for reply in replies {
-                    let _ = reply.send(Err(IngestError::Store(e.clone())));
-                }
+            if !self.rules.rules.is_empty() {
+                self.dispatched.notify_one();
             }
         }
     }

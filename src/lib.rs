@@ -5,10 +5,12 @@
 //! the same domain and store.
 
 pub mod config;
+pub mod dispatch;
 pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod responders;
 pub mod server;
 pub mod store;
 pub mod wire;

@@ -1,6 +1,8 @@
 //! Wires the parts together and runs the HTTP server until told to stop.
 
 use crate::config::Config;
+use crate::dispatch::worker::{Worker, WorkerSettings};
+use crate::dispatch::Responders;
 use crate::http::{router, AppState};
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
@@ -8,7 +10,9 @@ use crate::store::{self, StoreError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 /// Everything `serve` needs, already resolved from flags, env variables and the config file.
 #[derive(Debug)]
@@ -27,6 +31,14 @@ pub enum ServeError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An action could not be set up (e.g. a missing environment variable).
+    #[error("action {action:?}: {problem}")]
+    Action {
+        /// The action's name.
+        action: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// The address could not be bound, or serving failed.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -42,6 +54,7 @@ pub struct Ready {
     listener: TcpListener,
     state: AppState,
     writer: tokio::task::JoinHandle<()>,
+    worker: Option<Worker>,
 }
 
 impl Ready {
@@ -56,13 +69,30 @@ impl Ready {
                  Configure [[services]] in firehouse.toml to accept only known keys."
             );
         }
+        let mut responders = Responders::new();
+        for (name, action) in &settings.config.actions {
+            let responder =
+                action.get_ref().build(name).map_err(|problem| ServeError::Action { action: name.clone(), problem })?;
+            responders.insert(name.clone(), responder);
+        }
+        let dispatch = &settings.config.dispatch;
+        let worker_settings = WorkerSettings {
+            lease: Duration::from_secs(dispatch.lease_seconds.max(1)),
+            poll: Duration::from_millis(dispatch.poll_millis.max(10)),
+            change_window: Duration::from_secs(dispatch.change_window_hours * 3600),
+            public_url: settings.config.server.public_url.clone(),
+            ..WorkerSettings::default()
+        };
+        let worker = dispatch.worker.then(|| Worker::new(store.clone(), Arc::new(responders), worker_settings));
         let metrics = Arc::new(Metrics::new());
-        let (ingestor, writer) = Ingestor::start(store.clone(), metrics.clone());
+        let rules = Arc::new(settings.config.rules());
+        let dispatched = Arc::new(tokio::sync::Notify::new());
+        let (ingestor, writer) = Ingestor::start(store.clone(), rules, dispatched.clone(), metrics.clone());
         let listener = TcpListener::bind(&settings.listen)
             .await
             .map_err(|source| ServeError::Listen { addr: settings.listen.clone(), source })?;
-        let state = AppState { ingestor, store, directory: Arc::new(directory), metrics };
-        Ok(Ready { listener, state, writer })
+        let state = AppState { ingestor, store, directory: Arc::new(directory), metrics, dispatched };
+        Ok(Ready { listener, state, writer, worker })
     }
 
     /// The bound address (useful with port 0).
@@ -73,6 +103,8 @@ impl Ready {
     /// Serves until `shutdown` completes, then finishes in-flight requests and drains the writer.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
         let addr = self.local_addr();
+        let (stop_worker, stopped) = watch::channel(false);
+        let worker = self.worker.map(|w| w.spawn(self.state.dispatched.clone(), stopped));
         let app = router(self.state);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
@@ -80,6 +112,11 @@ impl Ready {
             .map_err(|source| ServeError::Listen { addr: addr.to_string(), source })?;
         // Every handle to the writer was in the router, now dropped: the writer drains and ends.
         let _ = self.writer.await;
+        // Deliveries in flight finish; undelivered dispatches stay in the outbox for the next start.
+        let _ = stop_worker.send(true);
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
         Ok(())
     }
 }

@@ -10,6 +10,10 @@ use firehouse::wire::{change_v2, events_v2, fields};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+fn rules() -> firehouse::domain::rules::RuleSet {
+    firehouse::domain::rules::RuleSet::default()
+}
+
 fn service() -> ServiceRef {
     ServiceRef { name: "payments".into(), urgency: UrgencyRule::Severity }
 }
@@ -49,7 +53,7 @@ async fn open(db: &TestDb) -> Arc<dyn Store> {
 }
 
 async fn apply_one(s: &dyn Store, cmd: Command) -> firehouse::store::CommandResult {
-    s.apply(&[cmd]).await.unwrap().remove(0)
+    s.apply(&[cmd], &rules()).await.unwrap().remove(0)
 }
 
 fn transitions(results: &[firehouse::store::CommandResult]) -> Vec<Transition> {
@@ -60,16 +64,19 @@ async fn lifecycle_follows_pagerduty(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else { return };
     let s = open(&db).await;
     let results = s
-        .apply(&[
-            trigger("k", "a", "warning"),
-            trigger("k", "a", "critical"),
-            action("k", "a", "acknowledge"),
-            action("k", "a", "acknowledge"),
-            trigger("k", "a", "critical"),
-            action("k", "a", "resolve"),
-            action("k", "a", "resolve"),
-            trigger("k", "a", "error"),
-        ])
+        .apply(
+            &[
+                trigger("k", "a", "warning"),
+                trigger("k", "a", "critical"),
+                action("k", "a", "acknowledge"),
+                action("k", "a", "acknowledge"),
+                trigger("k", "a", "critical"),
+                action("k", "a", "resolve"),
+                action("k", "a", "resolve"),
+                trigger("k", "a", "error"),
+            ],
+            &rules(),
+        )
         .await
         .unwrap();
     use Transition::*;
@@ -111,7 +118,10 @@ async fn dedup_is_scoped_to_the_integration_key(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else { return };
     let s = open(&db).await;
     let r = s
-        .apply(&[trigger("k1", "same", "error"), action("k2", "same", "resolve"), trigger("k2", "same", "error")])
+        .apply(
+            &[trigger("k1", "same", "error"), action("k2", "same", "resolve"), trigger("k2", "same", "error")],
+            &rules(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -153,8 +163,8 @@ async fn lists_filter_and_page_newest_first(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else { return };
     let s = open(&db).await;
     let cmds: Vec<Command> = (0..7).map(|i| trigger("k", &format!("p{i}"), "error")).collect();
-    s.apply(&cmds).await.unwrap();
-    s.apply(&[action("k", "p0", "resolve"), action("k", "p1", "acknowledge")]).await.unwrap();
+    s.apply(&cmds, &rules()).await.unwrap();
+    s.apply(&[action("k", "p0", "resolve"), action("k", "p1", "acknowledge")], &rules()).await.unwrap();
 
     let page = s.list_incidents(&query(|q| q.limit = 3)).await.unwrap();
     assert_eq!((page.total, page.more, page.incidents.len()), (7, true, 3));
@@ -194,11 +204,14 @@ async fn change_events_are_kept_per_service(backend: Backend) {
         let parsed = change_v2::parse(&fields::parse_object(raw.as_bytes()).unwrap()).unwrap();
         Command::Change { service: service(), event: parsed.event, raw, received_at: Millis::now() }
     };
-    s.apply(&[
-        change("deploy 1", "2026-01-01T10:00:00Z"),
-        change("deploy 2", "2026-01-01T11:00:00Z"),
-        change("deploy 3", "2026-01-02T10:00:00Z"),
-    ])
+    s.apply(
+        &[
+            change("deploy 1", "2026-01-01T10:00:00Z"),
+            change("deploy 2", "2026-01-01T11:00:00Z"),
+            change("deploy 3", "2026-01-02T10:00:00Z"),
+        ],
+        &rules(),
+    )
     .await
     .unwrap();
     let window = ChangeQuery {
@@ -248,7 +261,7 @@ async fn concurrent_writers_open_one_incident_per_key(backend: Backend) {
                 // Every writer triggers the same keys in the same rounds, in batches like the ingestor's.
                 let batch: Vec<Command> = (0..4).map(|k| trigger("k", &format!("race-{round}-{k}"), "error")).collect();
                 for attempt in 1.. {
-                    match s.apply(&batch).await {
+                    match s.apply(&batch, &rules()).await {
                         Ok(r) => {
                             outcomes.extend(transitions(&r));
                             break;

@@ -22,6 +22,7 @@ CREATE TABLE incidents (
     component       TEXT,
     grp             TEXT,
     class           TEXT,
+    details         TEXT, -- custom_details of the opening alert (JSON), for rules and prompts
     created_at      BIGINT NOT NULL,
     acknowledged_at BIGINT,
     resolved_at     BIGINT,

@@ -20,6 +20,7 @@ CREATE TABLE incidents (
     component       TEXT,
     grp             TEXT,
     class           TEXT,
+    details         TEXT, -- custom_details of the opening alert (JSON), for rules and prompts
     created_at      INTEGER NOT NULL,
     acknowledged_at INTEGER,
     resolved_at     INTEGER,

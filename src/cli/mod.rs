@@ -59,6 +59,6 @@ pub fn main() -> ExitCode {
 #[derive(Debug, clap::Args)]
 struct ServerArg {
     /// Base URL of a running Firehouse.
-    #[arg(long, env = "FIREHOUSE_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, global = true, env = "FIREHOUSE_URL", default_value = "http://127.0.0.1:8080")]
     server: String,
 }

@@ -86,8 +86,10 @@ pub struct Incident {
     pub acknowledged_at: Option<Millis>,
     /// When it resolved.
     pub resolved_at: Option<Millis>,
-    /// When anything last happened to it.
+    /// When its status last changed.
     pub updated_at: Millis,
     /// How many events its timeline holds.
     pub event_count: i64,
+    /// When its latest event arrived.
+    pub last_event_at: Option<Millis>,
 }

@@ -6,6 +6,8 @@ pub mod alert_event;
 pub mod change_event;
 pub mod incident;
 pub mod lifecycle;
+pub mod prompt;
+pub mod rules;
 pub mod service;
 pub mod severity;
 pub mod time;

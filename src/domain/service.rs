@@ -95,12 +95,35 @@ mod tests {
     }
 
     #[test]
+    fn bodies_show_fingerprints_instead_of_keys() {
+        let mut v =
+            serde_json::json!({"routing_key": "secret-key", "service_key": "other", "payload": {"summary": "x"}});
+        redact_integration_keys(&mut v);
+        assert_eq!(v["routing_key"], IntegrationKey::new("secret-key").fingerprint());
+        assert_eq!(v["service_key"], IntegrationKey::new("other").fingerprint());
+        assert_eq!(v["payload"]["summary"], "x");
+        assert!(!v.to_string().contains("secret-key"));
+    }
+
+    #[test]
     fn keys_never_print_themselves() {
         let key = IntegrationKey::new("0123456789abcdef0123456789abcdef");
         let shown = format!("{key:?} {}", key.fingerprint());
         assert!(!shown.contains("0123456789abcdef"));
         assert_eq!(key.fingerprint(), IntegrationKey::new("0123456789abcdef0123456789abcdef").fingerprint());
         assert_ne!(key.fingerprint(), IntegrationKey::new("other").fingerprint());
+    }
+}
+
+/// Replaces the integration keys of a received event body (`routing_key`, `service_key`,
+/// `integration_key`) with their fingerprints, so a timeline shows `key-1a2b3c4d`, never the key.
+pub fn redact_integration_keys(body: &mut serde_json::Value) {
+    if let serde_json::Value::Object(map) = body {
+        for field in ["routing_key", "service_key", "integration_key"] {
+            if let Some(serde_json::Value::String(key)) = map.get_mut(field) {
+                *key = IntegrationKey::new(key.as_str()).fingerprint();
+            }
+        }
     }
 }
 

@@ -3,7 +3,12 @@
 use super::error::ApiError;
 use super::AppState;
 use crate::domain::{Incident, IncidentStatus, ManualAction, Millis};
-use crate::store::{ChangeQuery, Command, IncidentPage, IncidentQuery, IncidentRef, StoredChange, TimelineEntry};
+use crate::store::{
+    ChangeQuery, Command, DispatchQuery, DispatchRecord, IncidentPage, IncidentQuery, IncidentRef, StoredChange,
+    TimelineEntry,
+};
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -28,7 +33,11 @@ pub struct ListParams {
 }
 
 /// `GET /api/v1/incidents`.
-pub async fn list(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<IncidentPage>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<IncidentPage>, ApiError> {
+    let Query(p) = query?;
     let mut statuses = Vec::new();
     for word in p.status.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|w| !w.is_empty()) {
         let status = word.parse::<IncidentStatus>().map_err(|_| {
@@ -60,6 +69,8 @@ pub struct IncidentDetail {
     pub incident: Incident,
     /// Every event, oldest first.
     pub timeline: Vec<TimelineEntry>,
+    /// What Firehouse dispatched for it (with agent sessions), oldest first.
+    pub dispatches: Vec<DispatchRecord>,
 }
 
 /// `GET /api/v1/incidents/{id}` (id or number).
@@ -70,7 +81,10 @@ pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Resu
 async fn detail(state: &AppState, r: &IncidentRef) -> Result<IncidentDetail, ApiError> {
     let incident = state.store.get_incident(r).await?.ok_or_else(|| ApiError::NotFound("no such incident".into()))?;
     let timeline = state.store.timeline(incident.number).await?;
-    Ok(IncidentDetail { incident, timeline })
+    let query = DispatchQuery { incident_number: Some(incident.number), limit: 100, ..Default::default() };
+    let mut dispatches = state.store.list_dispatches(&query).await?;
+    dispatches.reverse();
+    Ok(IncidentDetail { incident, timeline, dispatches })
 }
 
 /// Optional body of acknowledge and resolve.
@@ -85,27 +99,30 @@ pub struct ActionBody {
 pub async fn acknowledge(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Option<Json<ActionBody>>,
+    body: Bytes,
 ) -> Result<Json<IncidentDetail>, ApiError> {
-    act(&state, &id, ManualAction::Acknowledge, body).await
+    act(&state, &id, ManualAction::Acknowledge, &body).await
 }
 
 /// `POST /api/v1/incidents/{id}/resolve`.
 pub async fn resolve(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Option<Json<ActionBody>>,
+    body: Bytes,
 ) -> Result<Json<IncidentDetail>, ApiError> {
-    act(&state, &id, ManualAction::Resolve, body).await
+    act(&state, &id, ManualAction::Resolve, &body).await
 }
 
-async fn act(
-    state: &AppState,
-    id: &str,
-    action: ManualAction,
-    body: Option<Json<ActionBody>>,
-) -> Result<Json<IncidentDetail>, ApiError> {
-    let actor = body.and_then(|Json(b)| b.actor).filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "api".to_owned());
+/// The body is optional: empty (whatever the content type) means no actor.
+fn action_body(body: &[u8]) -> Result<ActionBody, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ActionBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("request body is not valid JSON: {e}")))
+}
+
+async fn act(state: &AppState, id: &str, action: ManualAction, body: &[u8]) -> Result<Json<IncidentDetail>, ApiError> {
+    let actor = action_body(body)?.actor.filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "api".to_owned());
     let incident = IncidentRef::parse(id);
     let command = Command::Manual { incident: incident.clone(), action, actor, received_at: Millis::now() };
     let outcome = state.ingestor.submit(command).await??;
@@ -128,8 +145,9 @@ pub struct ChangeParams {
 pub async fn change_events(
     State(state): State<AppState>,
     Path(service): Path<String>,
-    Query(p): Query<ChangeParams>,
+    query: Result<Query<ChangeParams>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(p) = query?;
     let time = |field: &str, v: &Option<String>| -> Result<Option<Millis>, ApiError> {
         v.as_deref()
             .map(|s| {

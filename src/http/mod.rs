@@ -1,5 +1,6 @@
 //! The HTTP face: thin handlers, one file per resource, errors mapped in one place.
 
+pub mod dispatches;
 pub mod error;
 pub mod health;
 pub mod incidents;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub directory: Arc<ServiceDirectory>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Wakes the outbox worker (after a dead letter is retried).
+    pub dispatched: Arc<tokio::sync::Notify>,
 }
 
 /// Every route.
@@ -40,6 +43,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/incidents/{id}/acknowledge", post(incidents::acknowledge))
         .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
         .route("/api/v1/services/{service}/change_events", get(incidents::change_events))
+        .route("/api/v1/dispatches", get(dispatches::list))
+        .route("/api/v1/dispatches/{id}", get(dispatches::show))
+        .route("/api/v1/dispatches/{id}/retry", post(dispatches::retry))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::scrape))
         .fallback(error::not_found)

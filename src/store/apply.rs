@@ -3,7 +3,75 @@
 //! Shared by every backend so that dedup and lifecycle behave identically on all of them.
 
 use super::{Command, CommandResult, IncidentRef, Outcome, Rejection};
-use crate::domain::{lifecycle, AlertEvent, IncidentStatus, Millis, Protocol, ServiceRef, Transition};
+use crate::domain::rules::{Facts, RuleSet};
+use crate::domain::{
+    lifecycle, AlertEvent, IncidentStatus, Millis, Protocol, ServiceRef, Severity, Transition, Urgency,
+};
+
+/// How long a dispatch keeps being retried before it is dead-lettered (PagerDuty's 48 hours).
+pub const DISPATCH_MAX_AGE_MS: i64 = 48 * 3600 * 1000;
+
+/// What rules look at, read back from an incident row.
+#[derive(Debug, Clone)]
+pub struct IncidentFacts {
+    /// The incident's id.
+    pub id: String,
+    /// Service.
+    pub service: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// Title.
+    pub title: String,
+    /// Source.
+    pub source: Option<String>,
+    /// Component.
+    pub component: Option<String>,
+    /// Group.
+    pub group: Option<String>,
+    /// Class.
+    pub class: Option<String>,
+    /// Dedup key.
+    pub dedup_key: String,
+    /// Custom details of the opening alert.
+    pub details: Option<serde_json::Value>,
+}
+
+impl IncidentFacts {
+    /// The rules' view of these facts at `transition`.
+    pub fn facts(&self, transition: IncidentStatus) -> Facts<'_> {
+        Facts {
+            transition,
+            service: &self.service,
+            severity: self.severity,
+            urgency: self.urgency,
+            summary: &self.title,
+            source: self.source.as_deref(),
+            component: self.component.as_deref(),
+            group: self.group.as_deref(),
+            class: self.class.as_deref(),
+            dedup_key: &self.dedup_key,
+            custom_details: self.details.as_ref(),
+        }
+    }
+}
+
+/// A dispatch to write to the outbox.
+pub struct NewDispatch<'a> {
+    /// `<incident id>:<rule>:<action>:<transition>`.
+    pub key: String,
+    /// The incident.
+    pub incident_number: i64,
+    /// The rule.
+    pub rule: &'a str,
+    /// The action.
+    pub action: &'a str,
+    /// The transition.
+    pub transition: IncidentStatus,
+    /// Now.
+    pub at: Millis,
+}
 
 /// The open alert for an (integration key, dedup key).
 #[derive(Debug, Clone)]
@@ -111,6 +179,10 @@ pub trait IngestTx {
     async fn find_incident(&mut self, r: &IncidentRef) -> Result<Option<IncidentHead>, sqlx::Error>;
     /// Appends to the event log, returning the event id.
     async fn insert_event(&mut self, e: &NewEvent<'_>) -> Result<i64, sqlx::Error>;
+    /// What rules need to know of an incident.
+    async fn incident_facts(&mut self, incident_number: i64) -> Result<IncidentFacts, sqlx::Error>;
+    /// Writes a dispatch to the outbox unless one with its key exists.
+    async fn insert_dispatch(&mut self, d: &NewDispatch<'_>) -> Result<(), sqlx::Error>;
     /// Stores a change event, returning its id.
     async fn insert_change(
         &mut self,
@@ -141,8 +213,31 @@ async fn open_incident<T: IngestTx>(
     Ok(Some((alert_id, number, id)))
 }
 
+/// Writes the dispatches the rules attach to an incident's transition.
+async fn enqueue_dispatches<T: IngestTx>(
+    tx: &mut T,
+    rules: &RuleSet,
+    incident_number: i64,
+    status: IncidentStatus,
+    at: Millis,
+) -> Result<(), sqlx::Error> {
+    if !rules.watches(status) {
+        return Ok(());
+    }
+    let facts = tx.incident_facts(incident_number).await?;
+    for (rule, action) in rules.select(&facts.facts(status)) {
+        let key = format!("{}:{rule}:{action}:{}", facts.id, status.as_str());
+        tx.insert_dispatch(&NewDispatch { key, incident_number, rule, action, transition: status, at }).await?;
+    }
+    Ok(())
+}
+
 /// Applies one command.
-pub async fn apply_command<T: IngestTx>(tx: &mut T, cmd: &Command) -> Result<CommandResult, sqlx::Error> {
+pub async fn apply_command<T: IngestTx>(
+    tx: &mut T,
+    cmd: &Command,
+    rules: &RuleSet,
+) -> Result<CommandResult, sqlx::Error> {
     match cmd {
         Command::Alert { service, integration_key, protocol, event, raw, received_at } => {
             let key = integration_key.expose();
@@ -177,6 +272,9 @@ pub async fn apply_command<T: IngestTx>(tx: &mut T, cmd: &Command) -> Result<Com
                     }
                 }
             };
+            if let (Some(status), Some((_, number, _))) = (transition.new_status(), target.as_ref()) {
+                enqueue_dispatches(tx, rules, *number, status, *received_at).await?;
+            }
             let details = event.details.as_ref();
             let event_id = tx
                 .insert_event(&NewEvent {
@@ -211,6 +309,7 @@ pub async fn apply_command<T: IngestTx>(tx: &mut T, cmd: &Command) -> Result<Com
             if let Some(new_status) = transition.new_status() {
                 tx.set_alerts_status(number, new_status, *received_at).await?;
                 tx.set_incident_status(number, new_status, *received_at).await?;
+                enqueue_dispatches(tx, rules, number, new_status, *received_at).await?;
             }
             let raw = serde_json::json!({ "actor": actor }).to_string();
             let event_id = tx

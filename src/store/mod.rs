@@ -11,8 +11,12 @@ mod records;
 mod sql;
 pub mod sqlite;
 
-pub use records::{ChangeQuery, IncidentPage, IncidentQuery, StoredChange, TimelineEntry};
+pub use records::{
+    ChangeQuery, DispatchQuery, DispatchRecord, DispatchStatus, DispatchUpdate, IncidentPage, IncidentQuery,
+    StoredChange, TimelineEntry,
+};
 
+use crate::domain::rules::RuleSet;
 use crate::domain::{
     AlertEvent, ChangeEvent, Incident, IncidentStatus, IntegrationKey, ManualAction, Millis, Protocol, ServiceRef,
     Transition,
@@ -129,7 +133,8 @@ pub type CommandResult = Result<Outcome, Rejection>;
 pub trait Store: Send + Sync + 'static {
     /// Applies the commands in order, in one transaction; nothing is visible or durable before it
     /// returns `Ok`.
-    async fn apply(&self, batch: &[Command]) -> Result<Vec<CommandResult>, StoreError>;
+    /// The rules decide which dispatches each transition writes to the outbox, in the same transaction.
+    async fn apply(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError>;
     /// Makes sure configured services exist (and updates their settings).
     async fn sync_services(&self, services: &[ServiceRef]) -> Result<(), StoreError>;
     /// Incidents, newest first, filtered and paged.
@@ -142,6 +147,25 @@ pub trait Store: Send + Sync + 'static {
     async fn status_counts(&self) -> Result<Vec<(IncidentStatus, i64)>, StoreError>;
     /// Change events of a service in a time window, oldest first.
     async fn change_events(&self, q: &ChangeQuery) -> Result<Vec<StoredChange>, StoreError>;
+    /// Whether any pending dispatch is due (a cheap read before claiming).
+    async fn dispatches_due(&self, now: Millis) -> Result<bool, StoreError>;
+    /// Leases up to `limit` due dispatches to `owner` until `lease_until`, counting an attempt on each.
+    /// A dispatch waits while an earlier one for the same incident and action is pending.
+    async fn claim_dispatches(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> Result<Vec<DispatchRecord>, StoreError>;
+    /// Records an attempt's outcome, if `owner` still holds the lease; returns whether it did.
+    async fn finish_dispatch(&self, id: i64, owner: &str, update: &DispatchUpdate) -> Result<bool, StoreError>;
+    /// Dispatches, newest first.
+    async fn list_dispatches(&self, q: &DispatchQuery) -> Result<Vec<DispatchRecord>, StoreError>;
+    /// One dispatch.
+    async fn get_dispatch(&self, id: i64) -> Result<Option<DispatchRecord>, StoreError>;
+    /// Puts a dead dispatch back in the queue with a new deadline; returns whether it was dead.
+    async fn retry_dispatch(&self, id: i64, now: Millis, deadline: Millis) -> Result<bool, StoreError>;
 }
 
 /// Opens the store a database URL names, creating and migrating it as needed.

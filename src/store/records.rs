@@ -50,7 +50,8 @@ pub struct TimelineEntry {
     pub summary: Option<String>,
     /// Its severity, when it had one.
     pub severity: Option<String>,
-    /// The body as received (for operator actions, who did it).
+    /// The body as received, integration keys replaced by their fingerprints (for operator
+    /// actions, who did it).
     pub raw: serde_json::Value,
 }
 
@@ -84,4 +85,100 @@ pub struct StoredChange {
     pub custom_details: Option<serde_json::Value>,
     /// Links.
     pub links: Vec<Link>,
+}
+
+/// Where a dispatch is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DispatchStatus {
+    /// Waiting for (another) attempt.
+    Pending,
+    /// Delivered.
+    Done,
+    /// Given up on: a permanent failure, or still failing at its deadline.
+    Dead,
+}
+
+impl DispatchStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DispatchStatus::Pending => "pending",
+            DispatchStatus::Done => "done",
+            DispatchStatus::Dead => "dead",
+        }
+    }
+}
+
+impl std::str::FromStr for DispatchStatus {
+    type Err = crate::domain::severity::UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(DispatchStatus::Pending),
+            "done" => Ok(DispatchStatus::Done),
+            "dead" => Ok(DispatchStatus::Dead),
+            other => Err(crate::domain::severity::UnknownValue(other.to_owned())),
+        }
+    }
+}
+
+/// One dispatch: an action for an incident transition.
+#[derive(Debug, Clone, Serialize)]
+pub struct DispatchRecord {
+    /// Its id.
+    pub id: i64,
+    /// `<incident id>:<rule>:<action>:<transition>`.
+    pub dispatch_key: String,
+    /// The incident's number.
+    pub incident_number: i64,
+    /// The rule that matched.
+    pub rule: String,
+    /// The action.
+    pub action: String,
+    /// `triggered`, `acknowledged`, `resolved`.
+    pub transition: String,
+    /// Status.
+    pub status: DispatchStatus,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Millis,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// What the receiver gave back (e.g. `{"session_id", "url"}`).
+    pub result: Option<serde_json::Value>,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When it is dead-lettered if still failing.
+    pub deadline: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+}
+
+/// Which dispatches to list.
+#[derive(Debug, Clone, Default)]
+pub struct DispatchQuery {
+    /// Only this status.
+    pub status: Option<DispatchStatus>,
+    /// Only this incident.
+    pub incident_number: Option<i64>,
+    /// Page size.
+    pub limit: u32,
+    /// Skipped.
+    pub offset: u32,
+}
+
+/// The outcome of an attempt, to record.
+#[derive(Debug, Clone)]
+pub struct DispatchUpdate {
+    /// New status.
+    pub status: DispatchStatus,
+    /// Next attempt (pending).
+    pub next_attempt_at: Millis,
+    /// Failure text.
+    pub last_error: Option<String>,
+    /// Result (done).
+    pub result: Option<serde_json::Value>,
+    /// Now.
+    pub at: Millis,
 }

@@ -4,16 +4,221 @@
 //! A macro rather than generic functions: sqlx's generic bounds over `Database` would bury every
 //! query under trait bounds, while the statements themselves are identical.
 
-/// Implements [`IngestTx`](super::apply::IngestTx) for `Tx<'_>` over `$conn`, and the read queries over `$pool`.
-/// `$next_number` is the statement that reserves the next incident number.
+/// Defines `$store` (a writer pool and a reader pool over `$db`) implementing [`Store`](super::Store),
+/// with [`IngestTx`](super::apply::IngestTx) for `Tx<'_>`.
+/// - `$begin`: the statement that opens a write transaction;
+/// - `$next_number`: the statement that reserves the next incident number;
+/// - `$skip_locked`: appended to the claim's row selection (`FOR UPDATE SKIP LOCKED` where supported).
 macro_rules! sql_backend {
-    (db: $db:ty, conn: $conn:ty, pool: $pool:ty, row: $row:ty, next_number: $next_number:expr) => {
+    (
+        store: $store:ident,
+        db: $db:ty,
+        conn: $conn:ty,
+        pool: $pool:ty,
+        row: $row:ty,
+        begin: $begin:expr,
+        next_number: $next_number:expr,
+        skip_locked: $skip_locked:expr
+    ) => {
         use sqlx::{QueryBuilder, Row};
         use std::str::FromStr;
+        use $crate::domain::rules::RuleSet;
         use $crate::domain::{AlertEvent, ChangeEvent, Incident, IncidentStatus, Millis, ServiceRef};
-        use $crate::store::apply::{IncidentHead, IngestTx, NewEvent, NewIncident, OpenAlert};
-        use $crate::store::records::{ChangeQuery, IncidentPage, IncidentQuery, StoredChange, TimelineEntry};
-        use $crate::store::{IncidentRef, StoreError};
+        use $crate::store::apply::{
+            apply_command, IncidentFacts, IncidentHead, IngestTx, NewDispatch, NewEvent, NewIncident, OpenAlert,
+        };
+        use $crate::store::records::{
+            ChangeQuery, DispatchQuery, DispatchRecord, DispatchUpdate, IncidentPage, IncidentQuery, StoredChange,
+            TimelineEntry,
+        };
+        use $crate::store::{Command, CommandResult, IncidentRef, Store, StoreError};
+
+        /// The database: writes go through `writer` (one connection on SQLite), reads through `readers`.
+        pub struct $store {
+            writer: $pool,
+            readers: $pool,
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            async fn apply(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError> {
+                let mut tx = self.writer.begin_with($begin).await?;
+                let mut results = Vec::with_capacity(batch.len());
+                {
+                    let mut w = Tx(&mut tx);
+                    for cmd in batch {
+                        results.push(apply_command(&mut w, cmd, rules).await?);
+                    }
+                }
+                tx.commit().await?;
+                Ok(results)
+            }
+
+            async fn sync_services(&self, services: &[ServiceRef]) -> Result<(), StoreError> {
+                let mut tx = self.writer.begin_with($begin).await?;
+                let now = Millis::now();
+                for s in services {
+                    sqlx::query(
+                        "INSERT INTO services (name, urgency, created_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (name) DO UPDATE SET urgency = excluded.urgency",
+                    )
+                    .bind(&s.name)
+                    .bind(s.urgency.as_str())
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_incidents(&self, q: &IncidentQuery) -> Result<IncidentPage, StoreError> {
+                list_incidents(&self.readers, q).await
+            }
+
+            async fn get_incident(&self, r: &IncidentRef) -> Result<Option<Incident>, StoreError> {
+                get_incident(&self.readers, r).await
+            }
+
+            async fn timeline(&self, incident_number: i64) -> Result<Vec<TimelineEntry>, StoreError> {
+                timeline(&self.readers, incident_number).await
+            }
+
+            async fn status_counts(&self) -> Result<Vec<(IncidentStatus, i64)>, StoreError> {
+                status_counts(&self.readers).await
+            }
+
+            async fn change_events(&self, q: &ChangeQuery) -> Result<Vec<StoredChange>, StoreError> {
+                change_events(&self.readers, q).await
+            }
+
+            async fn dispatches_due(&self, now: Millis) -> Result<bool, StoreError> {
+                let row = sqlx::query(
+                    "SELECT 1 FROM dispatches WHERE status = 'pending' AND next_attempt_at <= $1 \
+                     AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+                )
+                .bind(now.0)
+                .fetch_optional(&self.readers)
+                .await?;
+                Ok(row.is_some())
+            }
+
+            async fn claim_dispatches(
+                &self,
+                owner: &str,
+                now: Millis,
+                lease_until: Millis,
+                limit: u32,
+            ) -> Result<Vec<DispatchRecord>, StoreError> {
+                let sql = format!(
+                    "UPDATE dispatches SET lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3 \
+                     WHERE id IN ( \
+                       SELECT d.id FROM dispatches d \
+                       WHERE d.status = 'pending' AND d.next_attempt_at <= $3 \
+                         AND (d.lease_until IS NULL OR d.lease_until < $3) \
+                         AND NOT EXISTS (SELECT 1 FROM dispatches e WHERE e.incident_number = d.incident_number \
+                                         AND e.action = d.action AND e.id < d.id AND e.status = 'pending') \
+                       ORDER BY d.id LIMIT $4 {} \
+                     ) RETURNING {DISPATCH_COLUMNS}",
+                    $skip_locked
+                );
+                let mut tx = self.writer.begin_with($begin).await?;
+                let rows = sqlx::query(&sql)
+                    .bind(owner)
+                    .bind(lease_until.0)
+                    .bind(now.0)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let mut claimed = rows.iter().map(dispatch_from_row).collect::<Result<Vec<_>, _>>()?;
+                claimed.sort_by_key(|d| d.id);
+                Ok(claimed)
+            }
+
+            async fn finish_dispatch(&self, id: i64, owner: &str, u: &DispatchUpdate) -> Result<bool, StoreError> {
+                let mut tx = self.writer.begin_with($begin).await?;
+                let done = sqlx::query(
+                    "UPDATE dispatches SET status = $1, next_attempt_at = $2, last_error = $3, \
+                     result = COALESCE($4, result), lease_owner = NULL, lease_until = NULL, updated_at = $5 \
+                     WHERE id = $6 AND lease_owner = $7",
+                )
+                .bind(u.status.as_str())
+                .bind(u.next_attempt_at.0)
+                .bind(&u.last_error)
+                .bind(u.result.as_ref().map(|r| r.to_string()))
+                .bind(u.at.0)
+                .bind(id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(done == 1)
+            }
+
+            async fn list_dispatches(&self, q: &DispatchQuery) -> Result<Vec<DispatchRecord>, StoreError> {
+                let mut qb =
+                    QueryBuilder::<$db>::new(format!("SELECT {DISPATCH_COLUMNS} FROM dispatches WHERE 1 = 1"));
+                if let Some(status) = q.status {
+                    qb.push(" AND status = ").push_bind(status.as_str());
+                }
+                if let Some(n) = q.incident_number {
+                    qb.push(" AND incident_number = ").push_bind(n);
+                }
+                qb.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(q.limit));
+                qb.push(" OFFSET ").push_bind(i64::from(q.offset));
+                let rows = qb.build().fetch_all(&self.readers).await?;
+                Ok(rows.iter().map(dispatch_from_row).collect::<Result<Vec<_>, _>>()?)
+            }
+
+            async fn get_dispatch(&self, id: i64) -> Result<Option<DispatchRecord>, StoreError> {
+                let row = sqlx::query(&format!("SELECT {DISPATCH_COLUMNS} FROM dispatches WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.readers)
+                    .await?;
+                Ok(row.as_ref().map(dispatch_from_row).transpose()?)
+            }
+
+            async fn retry_dispatch(&self, id: i64, now: Millis, deadline: Millis) -> Result<bool, StoreError> {
+                let mut tx = self.writer.begin_with($begin).await?;
+                let n = sqlx::query(
+                    "UPDATE dispatches SET status = 'pending', next_attempt_at = $1, deadline = $2, updated_at = $1, \
+                     lease_owner = NULL, lease_until = NULL WHERE id = $3 AND status = 'dead'",
+                )
+                .bind(now.0)
+                .bind(deadline.0)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+        }
+
+        const DISPATCH_COLUMNS: &str = "id, dispatch_key, incident_number, rule, action, transition, status, \
+             attempts, next_attempt_at, last_error, result, created_at, deadline, updated_at";
+
+        fn dispatch_from_row(r: &$row) -> Result<DispatchRecord, sqlx::Error> {
+            let result: Option<String> = r.try_get("result")?;
+            Ok(DispatchRecord {
+                id: r.try_get("id")?,
+                dispatch_key: r.try_get("dispatch_key")?,
+                incident_number: r.try_get("incident_number")?,
+                rule: r.try_get("rule")?,
+                action: r.try_get("action")?,
+                transition: r.try_get("transition")?,
+                status: parse_col(r, 6)?,
+                attempts: r.try_get("attempts")?,
+                next_attempt_at: Millis(r.try_get("next_attempt_at")?),
+                last_error: r.try_get("last_error")?,
+                result: result.and_then(|s| serde_json::from_str(&s).ok()),
+                created_at: Millis(r.try_get("created_at")?),
+                deadline: Millis(r.try_get("deadline")?),
+                updated_at: Millis(r.try_get("updated_at")?),
+            })
+        }
 
         /// One write transaction's connection.
         pub(super) struct Tx<'c>(pub(super) &'c mut $conn);
@@ -85,8 +290,8 @@ macro_rules! sql_backend {
                 let d = n.event.details.as_ref().expect("incidents open from triggers, which carry details");
                 sqlx::query(
                     "INSERT INTO incidents (number, id, service, status, dedup_key, title, severity, urgency, \
-                     source, component, grp, class, created_at, updated_at) \
-                     VALUES ($1, $2, $3, 'triggered', $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+                     source, component, grp, class, details, created_at, updated_at) \
+                     VALUES ($1, $2, $3, 'triggered', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
                 )
                 .bind(n.number)
                 .bind(n.id)
@@ -99,6 +304,7 @@ macro_rules! sql_backend {
                 .bind(&d.component)
                 .bind(&d.group)
                 .bind(&d.class)
+                .bind(d.custom_details.as_ref().map(|v| v.to_string()))
                 .bind(n.at.0)
                 .execute(&mut *self.0)
                 .await?;
@@ -189,6 +395,48 @@ macro_rules! sql_backend {
                 row.try_get(0)
             }
 
+            async fn incident_facts(&mut self, incident_number: i64) -> Result<IncidentFacts, sqlx::Error> {
+                let r = sqlx::query(
+                    "SELECT id, service, severity, urgency, title, source, component, grp, class, dedup_key, details \
+                     FROM incidents WHERE number = $1",
+                )
+                .bind(incident_number)
+                .fetch_one(&mut *self.0)
+                .await?;
+                let details: Option<String> = r.try_get("details")?;
+                Ok(IncidentFacts {
+                    id: r.try_get("id")?,
+                    service: r.try_get("service")?,
+                    severity: parse_col(&r, 2)?,
+                    urgency: parse_col(&r, 3)?,
+                    title: r.try_get("title")?,
+                    source: r.try_get("source")?,
+                    component: r.try_get("component")?,
+                    group: r.try_get("grp")?,
+                    class: r.try_get("class")?,
+                    dedup_key: r.try_get("dedup_key")?,
+                    details: details.and_then(|d| serde_json::from_str(&d).ok()),
+                })
+            }
+
+            async fn insert_dispatch(&mut self, d: &NewDispatch<'_>) -> Result<(), sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO dispatches (dispatch_key, incident_number, rule, action, transition, status, \
+                     attempts, next_attempt_at, created_at, deadline, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $7, $6) ON CONFLICT (dispatch_key) DO NOTHING",
+                )
+                .bind(&d.key)
+                .bind(d.incident_number)
+                .bind(d.rule)
+                .bind(d.action)
+                .bind(d.transition.as_str())
+                .bind(d.at.0)
+                .bind(d.at.0 + $crate::store::apply::DISPATCH_MAX_AGE_MS)
+                .execute(&mut *self.0)
+                .await?;
+                Ok(())
+            }
+
             async fn insert_change(
                 &mut self,
                 service: &str,
@@ -224,7 +472,8 @@ macro_rules! sql_backend {
 
         const INCIDENT_COLUMNS: &str = "i.id, i.number, i.status, i.dedup_key, i.service, i.title, i.severity, \
              i.urgency, i.source, i.component, i.grp, i.class, i.created_at, i.acknowledged_at, i.resolved_at, \
-             i.updated_at, (SELECT COUNT(*) FROM events e WHERE e.incident_number = i.number) AS event_count";
+             i.updated_at, (SELECT COUNT(*) FROM events e WHERE e.incident_number = i.number) AS event_count, \
+             (SELECT MAX(e.received_at) FROM events e WHERE e.incident_number = i.number) AS last_event_at";
 
         fn incident_from_row(r: &$row) -> Result<Incident, sqlx::Error> {
             Ok(Incident {
@@ -245,6 +494,7 @@ macro_rules! sql_backend {
                 resolved_at: r.try_get::<Option<i64>, _>("resolved_at")?.map(Millis),
                 updated_at: Millis(r.try_get("updated_at")?),
                 event_count: r.try_get("event_count")?,
+                last_event_at: r.try_get::<Option<i64>, _>("last_event_at")?.map(Millis),
             })
         }
 
@@ -264,23 +514,6 @@ macro_rules! sql_backend {
             if let Some(key) = &q.dedup_key {
                 qb.push(" AND i.dedup_key = ").push_bind(key.clone());
             }
-        }
-
-        /// Creates or updates configured services.
-        pub(super) async fn sync_services(conn: &mut $conn, services: &[ServiceRef]) -> Result<(), StoreError> {
-            let now = Millis::now();
-            for s in services {
-                sqlx::query(
-                    "INSERT INTO services (name, urgency, created_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (name) DO UPDATE SET urgency = excluded.urgency",
-                )
-                .bind(&s.name)
-                .bind(s.urgency.as_str())
-                .bind(now.0)
-                .execute(&mut *conn)
-                .await?;
-            }
-            Ok(())
         }
 
         /// Incidents, newest first.
@@ -330,6 +563,8 @@ macro_rules! sql_backend {
             rows.iter()
                 .map(|r| {
                     let raw: String = r.try_get("raw")?;
+                    let mut raw = serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw));
+                    $crate::domain::service::redact_integration_keys(&mut raw);
                     Ok(TimelineEntry {
                         id: r.try_get("id")?,
                         at: Millis(r.try_get("received_at")?),
@@ -338,7 +573,7 @@ macro_rules! sql_backend {
                         outcome: r.try_get("outcome")?,
                         summary: r.try_get("summary")?,
                         severity: r.try_get("severity")?,
-                        raw: serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw)),
+                        raw,
                     })
                 })
                 .collect()

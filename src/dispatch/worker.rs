@@ -1,0 +1,277 @@
+//! The outbox worker: claims due dispatches under a lease, delivers them, records each attempt.
+//!
+//! Several workers (in one or many Firehouse instances) may run against one database: a claim is a
+//! lease, so a dispatch whose worker died is claimed again once its lease expires. Responders make
+//! the repeat harmless (Devin sessions are looked up by their dispatch tag before being created).
+
+use super::backoff;
+use super::{Delivery, DispatchContext, Responders};
+use crate::domain::Millis;
+use crate::store::{ChangeQuery, DispatchRecord, DispatchStatus, DispatchUpdate, IncidentRef, Store, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+/// How the worker behaves.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// How long a claim lasts; longer than any responder's timeout.
+    pub lease: Duration,
+    /// How often to look for due dispatches when nothing wakes the worker.
+    pub poll: Duration,
+    /// Dispatches claimed (and delivered concurrently) at a time.
+    pub batch: u32,
+    /// How far before an incident its service's change events are gathered for responders.
+    pub change_window: Duration,
+    /// Base URL of Firehouse for links (`server.public_url`).
+    pub public_url: Option<String>,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            lease: Duration::from_secs(120),
+            poll: Duration::from_secs(1),
+            batch: 16,
+            change_window: Duration::from_secs(24 * 3600),
+            public_url: None,
+        }
+    }
+}
+
+/// Delivers dispatches.
+#[derive(Clone)]
+pub struct Worker {
+    store: Arc<dyn Store>,
+    responders: Arc<Responders>,
+    settings: WorkerSettings,
+    /// This worker's lease identity (unique per process).
+    owner: String,
+}
+
+impl Worker {
+    /// A worker over `store` delivering with `responders`.
+    pub fn new(store: Arc<dyn Store>, responders: Arc<Responders>, settings: WorkerSettings) -> Self {
+        Worker { store, responders, settings, owner: format!("worker-{}", uuid::Uuid::new_v4().simple()) }
+    }
+
+    /// Runs until `stop` turns true: woken by `wake` (new dispatches) or every `poll`.
+    pub fn spawn(self, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                if *stop.borrow() {
+                    return;
+                }
+                match self.run_once().await {
+                    // A full batch: there may be more due right away.
+                    Ok(n) if n >= self.settings.batch as usize => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "outbox: could not claim dispatches"),
+                }
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(self.settings.poll) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        })
+    }
+
+    /// Claims the dispatches due now and delivers them; returns how many it claimed.
+    pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let now = Millis::now();
+        if !self.store.dispatches_due(now).await? {
+            return Ok(0);
+        }
+        let lease_until = Millis(now.0 + self.settings.lease.as_millis() as i64);
+        let claimed = self.store.claim_dispatches(&self.owner, now, lease_until, self.settings.batch).await?;
+        let n = claimed.len();
+        let deliveries = claimed.into_iter().map(|d| {
+            let this = self.clone();
+            tokio::spawn(async move { this.deliver(d).await })
+        });
+        for handle in deliveries.collect::<Vec<_>>() {
+            if let Err(e) = handle.await {
+                tracing::error!(error = %e, "outbox: a delivery task failed");
+            }
+        }
+        Ok(n)
+    }
+
+    async fn deliver(&self, d: DispatchRecord) {
+        let outcome = match self.context(&d).await {
+            Ok(Some(ctx)) => match self.responders.get(&d.action) {
+                Some(responder) => {
+                    // Never outlive the lease: past it another worker may take the dispatch.
+                    let budget = self.settings.lease.mul_f64(0.8);
+                    match tokio::time::timeout(budget, responder.deliver(&ctx)).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => Delivery::Retry { error: "delivery took longer than its lease".into(), after: None },
+                    }
+                }
+                None => Delivery::Fail { error: format!("action {:?} is no longer configured", d.action) },
+            },
+            Ok(None) => Delivery::Fail { error: "the incident no longer exists".into() },
+            Err(e) => Delivery::Retry { error: format!("could not load the incident: {e}"), after: None },
+        };
+        let update = Self::record(&d, outcome, Millis::now(), jitter());
+        match &update.status {
+            DispatchStatus::Done => tracing::info!(dispatch = d.id, action = %d.action, "dispatch delivered"),
+            DispatchStatus::Pending => {
+                tracing::warn!(dispatch = d.id, action = %d.action, attempt = d.attempts, error = ?update.last_error, "dispatch will be retried")
+            }
+            DispatchStatus::Dead => {
+                tracing::error!(dispatch = d.id, action = %d.action, error = ?update.last_error, "dispatch dead-lettered")
+            }
+        }
+        match self.store.finish_dispatch(d.id, &self.owner, &update).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(dispatch = d.id, "outbox: lease lost before the attempt was recorded"),
+            Err(e) => tracing::error!(dispatch = d.id, error = %e, "outbox: could not record an attempt"),
+        }
+    }
+
+    /// What an attempt's outcome makes of the dispatch.
+    pub fn record(d: &DispatchRecord, outcome: Delivery, now: Millis, jitter: f64) -> DispatchUpdate {
+        match outcome {
+            Delivery::Done { result } => {
+                DispatchUpdate { status: DispatchStatus::Done, next_attempt_at: now, last_error: None, result, at: now }
+            }
+            Delivery::Fail { error } => DispatchUpdate {
+                status: DispatchStatus::Dead,
+                next_attempt_at: now,
+                last_error: Some(error),
+                result: None,
+                at: now,
+            },
+            Delivery::Retry { error, after } => {
+                let wait = backoff::delay(d.attempts.max(1) as u32, after, jitter);
+                let next = Millis(now.0 + wait.as_millis() as i64);
+                if next > d.deadline {
+                    DispatchUpdate {
+                        status: DispatchStatus::Dead,
+                        next_attempt_at: now,
+                        last_error: Some(format!("gave up after {} attempts: {error}", d.attempts)),
+                        result: None,
+                        at: now,
+                    }
+                } else {
+                    DispatchUpdate {
+                        status: DispatchStatus::Pending,
+                        next_attempt_at: next,
+                        last_error: Some(error),
+                        result: None,
+                        at: now,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn context(&self, d: &DispatchRecord) -> Result<Option<DispatchContext>, StoreError> {
+        let Some(incident) = self.store.get_incident(&IncidentRef::Number(d.incident_number)).await? else {
+            return Ok(None);
+        };
+        let timeline = self.store.timeline(incident.number).await?;
+        let window = self.settings.change_window.as_millis() as i64;
+        let changes = self
+            .store
+            .change_events(&ChangeQuery {
+                service: incident.service.clone(),
+                since: Millis(incident.created_at.0 - window),
+                until: incident.resolved_at.unwrap_or(Millis::now()),
+                limit: 50,
+            })
+            .await?;
+        let incident_url = self
+            .settings
+            .public_url
+            .as_ref()
+            .map(|base| format!("{}/incidents/{}", base.trim_end_matches('/'), incident.id));
+        Ok(Some(DispatchContext {
+            dispatch_id: d.id,
+            dispatch_key: d.dispatch_key.clone(),
+            attempt: d.attempts.max(1) as u32,
+            rule: d.rule.clone(),
+            action: d.action.clone(),
+            transition: d.transition.clone(),
+            incident,
+            timeline,
+            changes,
+            incident_url,
+        }))
+    }
+}
+
+/// A uniform draw in `[0, 1)` for backoff jitter.
+fn jitter() -> f64 {
+    (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dispatch(attempts: i64, deadline: i64) -> DispatchRecord {
+        DispatchRecord {
+            id: 1,
+            dispatch_key: "i:r:a:triggered".into(),
+            incident_number: 1,
+            rule: "r".into(),
+            action: "a".into(),
+            transition: "triggered".into(),
+            status: DispatchStatus::Pending,
+            attempts,
+            next_attempt_at: Millis(0),
+            last_error: None,
+            result: None,
+            created_at: Millis(0),
+            deadline: Millis(deadline),
+            updated_at: Millis(0),
+        }
+    }
+
+    #[test]
+    fn retries_back_off_until_the_deadline_then_dead_letter() {
+        let d = dispatch(3, 1_000_000);
+        let u = Worker::record(&d, Delivery::Retry { error: "502".into(), after: None }, Millis(1_000), 0.5);
+        assert_eq!(u.status, DispatchStatus::Pending);
+        assert_eq!(u.next_attempt_at, Millis(1_000 + 4_000));
+        let late = Worker::record(&d, Delivery::Retry { error: "502".into(), after: None }, Millis(999_000), 0.5);
+        assert_eq!(late.status, DispatchStatus::Dead);
+        assert!(late.last_error.unwrap().contains("gave up after 3 attempts: 502"));
+    }
+
+    #[test]
+    fn retry_after_is_honoured() {
+        let d = dispatch(1, 10_000_000);
+        let after = Some(Duration::from_secs(120));
+        let u = Worker::record(&d, Delivery::Retry { error: "429".into(), after }, Millis(0), 0.1);
+        assert_eq!(u.next_attempt_at, Millis(120_000));
+    }
+
+    #[test]
+    fn permanent_failures_dead_letter_at_once_and_successes_keep_their_result() {
+        let d = dispatch(1, 10_000_000);
+        assert_eq!(
+            Worker::record(&d, Delivery::Fail { error: "401".into() }, Millis(0), 0.5).status,
+            DispatchStatus::Dead
+        );
+        let done = Worker::record(
+            &d,
+            Delivery::Done { result: Some(serde_json::json!({"session_id": "devin-1"})) },
+            Millis(0),
+            0.5,
+        );
+        assert_eq!((done.status, done.result.unwrap()["session_id"].as_str()), (DispatchStatus::Done, Some("devin-1")));
+    }
+
+    #[test]
+    fn jitter_is_in_the_unit_interval() {
+        for _ in 0..1000 {
+            let j = jitter();
+            assert!((0.0..1.0).contains(&j));
+        }
+    }
+}

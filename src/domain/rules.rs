@@ -1,0 +1,261 @@
+//! Rules: which actions run when an incident moves.
+//!
+//! A rule matches on the transition, the service, severity and urgency, and any field of the alert
+//! (summary, source, component, group, class, dedup key, `custom_details.<path>`) with equality,
+//! set membership or a regex. Every matching rule fires in order unless one says `stop`, which
+//! makes "first match" and "all matches" both a rule away.
+
+use super::{IncidentStatus, Severity, Urgency};
+use serde_json::Value;
+
+/// How one field is tested.
+#[derive(Debug, Clone)]
+pub enum Test {
+    /// Equal to this text.
+    Equals(String),
+    /// Equal to one of these.
+    In(Vec<String>),
+    /// Matches this regex (anywhere, unless anchored).
+    Regex(regex::Regex),
+}
+
+/// One field test.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    /// `summary`, `source`, `component`, `group`, `class`, `dedup_key`, `service`, or
+    /// `custom_details.<dotted.path>`.
+    pub field: String,
+    /// The test.
+    pub test: Test,
+}
+
+/// One rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique name (part of every dispatch's identity).
+    pub name: String,
+    /// Transitions it fires on.
+    pub on: Vec<IncidentStatus>,
+    /// Only these services (empty: any).
+    pub services: Vec<String>,
+    /// Only these severities (empty: any).
+    pub severities: Vec<Severity>,
+    /// Only these urgencies (empty: any).
+    pub urgencies: Vec<Urgency>,
+    /// Every matcher must match.
+    pub matchers: Vec<Matcher>,
+    /// Actions to run, by name.
+    pub actions: Vec<String>,
+    /// Stop evaluating later rules when this one matches.
+    pub stop: bool,
+}
+
+/// What rules look at: the incident and the alert that opened it.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The transition that just happened.
+    pub transition: IncidentStatus,
+    /// The service.
+    pub service: &'a str,
+    /// Severity.
+    pub severity: Severity,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// Summary (the incident's title).
+    pub summary: &'a str,
+    /// Source.
+    pub source: Option<&'a str>,
+    /// Component.
+    pub component: Option<&'a str>,
+    /// Group.
+    pub group: Option<&'a str>,
+    /// Class.
+    pub class: Option<&'a str>,
+    /// Dedup key.
+    pub dedup_key: &'a str,
+    /// Custom details.
+    pub custom_details: Option<&'a Value>,
+}
+
+impl Facts<'_> {
+    /// The text of a field, when it has one; numbers and booleans compare as their JSON text.
+    pub fn field(&self, name: &str) -> Option<String> {
+        match name {
+            "summary" | "title" => Some(self.summary.to_owned()),
+            "source" => self.source.map(str::to_owned),
+            "component" => self.component.map(str::to_owned),
+            "group" => self.group.map(str::to_owned),
+            "class" => self.class.map(str::to_owned),
+            "dedup_key" => Some(self.dedup_key.to_owned()),
+            "service" => Some(self.service.to_owned()),
+            "severity" => Some(self.severity.as_str().to_owned()),
+            "urgency" => Some(self.urgency.as_str().to_owned()),
+            other => {
+                let path = other.strip_prefix("custom_details.")?;
+                let mut v = self.custom_details?;
+                for part in path.split('.') {
+                    v = match v {
+                        Value::Object(m) => m.get(part)?,
+                        Value::Array(a) => a.get(part.parse::<usize>().ok()?)?,
+                        _ => return None,
+                    };
+                }
+                match v {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Null => None,
+                    other => Some(other.to_string()),
+                }
+            }
+        }
+    }
+}
+
+/// The fields a matcher may name (besides `custom_details.<path>`).
+pub const FIELDS: [&str; 10] =
+    ["summary", "title", "source", "component", "group", "class", "dedup_key", "service", "severity", "urgency"];
+
+/// Whether `name` is a field rules can test.
+pub fn is_known_field(name: &str) -> bool {
+    FIELDS.contains(&name) || name.strip_prefix("custom_details.").is_some_and(|p| !p.is_empty())
+}
+
+impl Matcher {
+    fn matches(&self, facts: &Facts<'_>) -> bool {
+        let Some(value) = facts.field(&self.field) else { return false };
+        match &self.test {
+            Test::Equals(want) => &value == want,
+            Test::In(set) => set.iter().any(|w| w == &value),
+            Test::Regex(re) => re.is_match(&value),
+        }
+    }
+}
+
+impl Rule {
+    /// Whether the rule applies to these facts.
+    pub fn matches(&self, f: &Facts<'_>) -> bool {
+        self.on.contains(&f.transition)
+            && (self.services.is_empty() || self.services.iter().any(|s| s == f.service))
+            && (self.severities.is_empty() || self.severities.contains(&f.severity))
+            && (self.urgencies.is_empty() || self.urgencies.contains(&f.urgency))
+            && self.matchers.iter().all(|m| m.matches(f))
+    }
+}
+
+/// The configured rules, in order.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    /// Evaluated top to bottom.
+    pub rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// Whether any rule fires on this transition at all (lets callers skip gathering facts).
+    pub fn watches(&self, transition: IncidentStatus) -> bool {
+        self.rules.iter().any(|r| r.on.contains(&transition))
+    }
+
+    /// The (rule, action) pairs to dispatch, in order, without duplicates.
+    pub fn select(&self, facts: &Facts<'_>) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = Vec::new();
+        for rule in &self.rules {
+            if !rule.matches(facts) {
+                continue;
+            }
+            for action in &rule.actions {
+                if !out.iter().any(|(r, a)| *r == rule.name && *a == action) {
+                    out.push((&rule.name, action));
+                }
+            }
+            if rule.stop {
+                break;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn facts<'a>(details: &'a Value) -> Facts<'a> {
+        Facts {
+            transition: IncidentStatus::Triggered,
+            service: "payments",
+            severity: Severity::Critical,
+            urgency: Urgency::High,
+            summary: "Disk full on db1",
+            source: Some("db1.prod"),
+            component: Some("postgres"),
+            group: None,
+            class: Some("disk"),
+            dedup_key: "db1/disk",
+            custom_details: Some(details),
+        }
+    }
+
+    fn rule(name: &str, matchers: Vec<Matcher>) -> Rule {
+        Rule {
+            name: name.into(),
+            on: vec![IncidentStatus::Triggered],
+            services: vec![],
+            severities: vec![],
+            urgencies: vec![],
+            matchers,
+            actions: vec![format!("{name}-action")],
+            stop: false,
+        }
+    }
+
+    fn m(field: &str, test: Test) -> Matcher {
+        Matcher { field: field.into(), test }
+    }
+
+    #[test]
+    fn fields_and_custom_detail_paths_are_tested() {
+        let d = json!({"region": "eu", "host": {"cpu": 97}, "tags": ["a", "b"]});
+        let f = facts(&d);
+        assert!(rule("r", vec![m("source", Test::Equals("db1.prod".into()))]).matches(&f));
+        assert!(rule("r", vec![m("custom_details.region", Test::In(vec!["us".into(), "eu".into()]))]).matches(&f));
+        assert!(rule("r", vec![m("custom_details.host.cpu", Test::Equals("97".into()))]).matches(&f));
+        assert!(rule("r", vec![m("custom_details.tags.1", Test::Equals("b".into()))]).matches(&f));
+        assert!(rule("r", vec![m("summary", Test::Regex(regex::Regex::new("(?i)disk").unwrap()))]).matches(&f));
+        assert!(!rule("r", vec![m("group", Test::Equals("x".into()))]).matches(&f), "absent fields never match");
+        assert!(!rule("r", vec![m("custom_details.nope", Test::Regex(regex::Regex::new(".*").unwrap()))]).matches(&f));
+    }
+
+    #[test]
+    fn transition_service_severity_and_urgency_filter() {
+        let d = json!({});
+        let f = facts(&d);
+        let mut r = rule("r", vec![]);
+        assert!(r.matches(&f));
+        r.on = vec![IncidentStatus::Resolved];
+        assert!(!r.matches(&f));
+        let mut r = rule("r", vec![]);
+        r.services = vec!["checkout".into()];
+        assert!(!r.matches(&f));
+        let mut r = rule("r", vec![]);
+        r.severities = vec![Severity::Warning, Severity::Info];
+        assert!(!r.matches(&f));
+        let mut r = rule("r", vec![]);
+        r.urgencies = vec![Urgency::High];
+        assert!(r.matches(&f));
+    }
+
+    #[test]
+    fn all_matches_fire_unless_a_rule_stops() {
+        let d = json!({});
+        let f = facts(&d);
+        let mut first = rule("first", vec![]);
+        let second = rule("second", vec![]);
+        let set = RuleSet { rules: vec![first.clone(), second.clone()] };
+        assert_eq!(set.select(&f), vec![("first", "first-action"), ("second", "second-action")]);
+        first.stop = true;
+        let set = RuleSet { rules: vec![first, second] };
+        assert_eq!(set.select(&f), vec![("first", "first-action")]);
+        assert!(set.watches(IncidentStatus::Triggered));
+        assert!(!set.watches(IncidentStatus::Resolved));
+    }
+}
