@@ -94,11 +94,19 @@ pub struct DispatchConfig {
     pub poll_millis: u64,
     /// Hours of change events before an incident handed to responders.
     pub change_window_hours: u64,
+    /// Hours a failing dispatch is retried before it is dead-lettered.
+    pub max_age_hours: u64,
 }
 
 impl Default for DispatchConfig {
     fn default() -> Self {
-        DispatchConfig { worker: true, lease_seconds: 120, poll_millis: 1000, change_window_hours: 24 }
+        DispatchConfig {
+            worker: true,
+            lease_seconds: 120,
+            poll_millis: 1000,
+            change_window_hours: 24,
+            max_age_hours: 48,
+        }
     }
 }
 
@@ -210,7 +218,7 @@ impl Config {
             .iter()
             .map(|r| compile_rule(r.get_ref(), &self.actions).expect("rules are checked when the file is parsed"))
             .collect();
-        RuleSet { rules }
+        RuleSet { rules, dispatch_max_age: std::time::Duration::from_secs(self.dispatch.max_age_hours * 3600) }
     }
 
     /// Which keys are accepted: with no services configured, any (open mode).

@@ -87,11 +87,11 @@ impl Ready {
         let metrics = Arc::new(Metrics::new());
         let rules = Arc::new(settings.config.rules());
         let dispatched = Arc::new(tokio::sync::Notify::new());
-        let (ingestor, writer) = Ingestor::start(store.clone(), rules, dispatched.clone(), metrics.clone());
+        let (ingestor, writer) = Ingestor::start(store.clone(), rules.clone(), dispatched.clone(), metrics.clone());
         let listener = TcpListener::bind(&settings.listen)
             .await
             .map_err(|source| ServeError::Listen { addr: settings.listen.clone(), source })?;
-        let state = AppState { ingestor, store, directory: Arc::new(directory), metrics, dispatched };
+        let state = AppState { ingestor, store, directory: Arc::new(directory), metrics, rules, dispatched };
         Ok(Ready { listener, state, writer, worker })
     }
 

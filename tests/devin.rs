@@ -50,6 +50,11 @@ fn incident(id: &str, severity: Severity) -> Incident {
         updated_at: at(0),
         event_count: 1,
         last_event_at: None,
+        origin: firehouse::domain::external::Origin::Events,
+        external_id: None,
+        external_url: None,
+        description: None,
+        labels: vec![],
     }
 }
 

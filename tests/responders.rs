@@ -133,6 +133,11 @@ fn incident(status: IncidentStatus) -> Incident {
         updated_at: Millis(created.0 + 900_000),
         event_count: 3,
         last_event_at: None,
+        origin: firehouse::domain::external::Origin::Events,
+        external_id: None,
+        external_url: None,
+        description: None,
+        labels: vec![],
     }
 }
 

@@ -1,6 +1,7 @@
-//! `firehouse incidents list|show|ack|resolve`, over the REST API.
+//! `firehouse incidents list|show|ack|resolve`, over the REST API; `show` lists the incident's dispatches and agent
+//! sessions after its timeline.
 
-use anyhow::{bail, Context};
+use super::api::{print_json, text, truncate, Api};
 use serde_json::Value;
 use std::process::ExitCode;
 
@@ -54,9 +55,8 @@ enum IncidentCommand {
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let base = a.server.server.trim_end_matches('/').to_owned();
-    let client = reqwest::Client::new();
-    let response = match &a.command {
+    let api = Api::new(&a.server)?;
+    let body = match &a.command {
         IncidentCommand::List { status, service, dedup_key, limit, offset } => {
             let mut query: Vec<(&str, String)> = vec![("limit", limit.to_string()), ("offset", offset.to_string())];
             for (k, v) in [("status", status), ("service", service), ("dedup_key", dedup_key)] {
@@ -64,27 +64,17 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
                     query.push((k, v.clone()));
                 }
             }
-            client.get(format!("{base}/api/v1/incidents")).query(&query).send().await
+            api.get(&["api", "v1", "incidents"], &query).await?
         }
-        IncidentCommand::Show { id } => client.get(format!("{base}/api/v1/incidents/{id}")).send().await,
+        IncidentCommand::Show { id } => api.get(&["api", "v1", "incidents", id], &[]).await?,
         IncidentCommand::Ack { id, actor } | IncidentCommand::Resolve { id, actor } => {
             let verb = if matches!(a.command, IncidentCommand::Ack { .. }) { "acknowledge" } else { "resolve" };
-            client
-                .post(format!("{base}/api/v1/incidents/{id}/{verb}"))
-                .json(&serde_json::json!({ "actor": actor.clone().unwrap_or_else(|| "cli".into()) }))
-                .send()
-                .await
+            let body = serde_json::json!({ "actor": actor.clone().unwrap_or_else(|| "cli".into()) });
+            api.post(&["api", "v1", "incidents", id, verb], Some(&body)).await?
         }
-    }
-    .with_context(|| format!("cannot reach {base}"))?;
-    let status = response.status();
-    let body: Value = response.json().await.context("the server's answer is not JSON")?;
-    if !status.is_success() {
-        let message = body["error"]["message"].as_str().unwrap_or("request failed");
-        bail!("{message} ({status})");
-    }
+    };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        print_json(&body)?;
         return Ok(ExitCode::SUCCESS);
     }
     match a.command {
@@ -92,14 +82,6 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         _ => print_detail(&body),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
 }
 
 fn print_list(body: &Value) {
@@ -156,14 +138,5 @@ fn print_detail(i: &Value) {
             if e["summary"].is_null() { String::new() } else { truncate(&text(&e["summary"]), 80) }
         );
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(max - 1).collect();
-        t.push('…');
-        t
-    }
+    super::dispatches::print_for_incident(&i["dispatches"]);
 }

@@ -1,6 +1,8 @@
-//! Command-line interface: `serve`, `send`, `incidents`, `config check`.
+//! Command-line interface: `serve`, `send`, `incidents`, `dispatches`, `config check`.
 
+mod api;
 mod config_check;
+mod dispatches;
 mod incidents;
 mod send;
 mod serve;
@@ -24,6 +26,8 @@ enum Command {
     Send(Box<send::Args>),
     /// List, show, acknowledge and resolve incidents on a running server.
     Incidents(incidents::Args),
+    /// List and show dispatches (what rules set off) and retry dead ones on a running server.
+    Dispatches(dispatches::Args),
     /// Configuration commands.
     Config(config_check::Args),
 }
@@ -43,6 +47,7 @@ pub fn main() -> ExitCode {
             Command::Serve(a) => serve::run(a).await,
             Command::Send(a) => send::run(*a).await,
             Command::Incidents(a) => incidents::run(a).await,
+            Command::Dispatches(a) => dispatches::run(a).await,
             Command::Config(a) => config_check::run(a),
         }
     });

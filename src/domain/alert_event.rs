@@ -59,6 +59,10 @@ pub enum Protocol {
     Change,
     /// Firehouse's own REST API (manual acknowledge / resolve).
     Api,
+    /// PagerDuty Generic Webhooks v3 (mirrored incidents).
+    PagerDuty,
+    /// A ticket tracker's webhook.
+    Ticket,
 }
 
 impl Protocol {
@@ -69,6 +73,8 @@ impl Protocol {
             Protocol::V1 => "v1",
             Protocol::Change => "change",
             Protocol::Api => "api",
+            Protocol::PagerDuty => "pagerduty",
+            Protocol::Ticket => "ticket",
         }
     }
 }
@@ -81,6 +87,8 @@ impl FromStr for Protocol {
             "v1" => Ok(Protocol::V1),
             "change" => Ok(Protocol::Change),
             "api" => Ok(Protocol::Api),
+            "pagerduty" => Ok(Protocol::PagerDuty),
+            "ticket" => Ok(Protocol::Ticket),
             other => Err(super::severity::UnknownValue(other.to_owned())),
         }
     }

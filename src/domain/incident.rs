@@ -92,4 +92,14 @@ pub struct Incident {
     pub event_count: i64,
     /// When its latest event arrived.
     pub last_event_at: Option<Millis>,
+    /// Where it came from: `events`, `pagerduty` (a mirror) or `ticket`.
+    pub origin: super::external::Origin,
+    /// Its id in the other system (PagerDuty incident id, ticket id).
+    pub external_id: Option<String>,
+    /// Its page in the other system.
+    pub external_url: Option<String>,
+    /// Description (tickets).
+    pub description: Option<String>,
+    /// Labels (tickets).
+    pub labels: Vec<String>,
 }

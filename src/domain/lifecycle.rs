@@ -18,6 +18,10 @@ pub enum Transition {
     Acknowledged,
     /// The open alert was resolved.
     Resolved,
+    /// A resolved incident was opened again (mirrored PagerDuty incidents, reopened tickets).
+    Reopened,
+    /// An acknowledged incident went back to triggered (PagerDuty's `incident.unacknowledged`).
+    Unacknowledged,
     /// Accepted but already in that state (e.g. acknowledging an acknowledged alert).
     Unchanged,
     /// Accepted and logged, but there was nothing to apply it to.
@@ -29,6 +33,10 @@ pub enum Transition {
 pub enum DropReason {
     /// Acknowledge or resolve with no open alert for (integration key, dedup key).
     NoOpenAlert,
+    /// A webhook delivery seen before (same delivery id): acknowledged, not applied again.
+    Duplicate,
+    /// A webhook event about nothing Firehouse mirrors (unknown type, another resource).
+    Ignored,
 }
 
 impl Transition {
@@ -39,18 +47,33 @@ impl Transition {
             Transition::Appended => "appended",
             Transition::Acknowledged => "acknowledged",
             Transition::Resolved => "resolved",
+            Transition::Reopened => "reopened",
+            Transition::Unacknowledged => "unacknowledged",
             Transition::Unchanged => "unchanged",
             Transition::Dropped(DropReason::NoOpenAlert) => "dropped",
+            Transition::Dropped(DropReason::Duplicate) => "duplicate",
+            Transition::Dropped(DropReason::Ignored) => "ignored",
         }
     }
 
     /// Every outcome word, for metrics that must list them up front.
-    pub const OUTCOMES: [&'static str; 6] = ["opened", "appended", "acknowledged", "resolved", "unchanged", "dropped"];
+    pub const OUTCOMES: [&'static str; 10] = [
+        "opened",
+        "appended",
+        "acknowledged",
+        "resolved",
+        "reopened",
+        "unacknowledged",
+        "unchanged",
+        "dropped",
+        "duplicate",
+        "ignored",
+    ];
 
     /// The status the alert has after this transition, when it changed.
     pub fn new_status(self) -> Option<IncidentStatus> {
         match self {
-            Transition::Opened => Some(IncidentStatus::Triggered),
+            Transition::Opened | Transition::Reopened | Transition::Unacknowledged => Some(IncidentStatus::Triggered),
             Transition::Acknowledged => Some(IncidentStatus::Acknowledged),
             Transition::Resolved => Some(IncidentStatus::Resolved),
             Transition::Appended | Transition::Unchanged | Transition::Dropped(_) => None,
@@ -153,8 +176,12 @@ mod tests {
             Transition::Appended,
             Transition::Acknowledged,
             Transition::Resolved,
+            Transition::Reopened,
+            Transition::Unacknowledged,
             Transition::Unchanged,
             Transition::Dropped(DropReason::NoOpenAlert),
+            Transition::Dropped(DropReason::Duplicate),
+            Transition::Dropped(DropReason::Ignored),
         ] {
             assert!(Transition::OUTCOMES.contains(&t.as_str()));
         }

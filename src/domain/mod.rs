@@ -4,6 +4,7 @@
 
 pub mod alert_event;
 pub mod change_event;
+pub mod external;
 pub mod incident;
 pub mod lifecycle;
 pub mod prompt;

@@ -220,6 +220,11 @@ impl PromptContext {
             updated_at: at(46),
             event_count: 3,
             last_event_at: None,
+            origin: crate::domain::external::Origin::Events,
+            external_id: None,
+            external_url: None,
+            description: None,
+            labels: vec![],
         };
         let entry = |id: i64, min: i64, action: &str, outcome: &str| TimelineEntry {
             id,
@@ -341,6 +346,11 @@ mod tests {
             updated_at: at(0),
             event_count: 1,
             last_event_at: None,
+            origin: crate::domain::external::Origin::Events,
+            external_id: None,
+            external_url: None,
+            description: None,
+            labels: vec![],
         }
     }
 

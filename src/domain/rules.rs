@@ -19,6 +19,16 @@ pub enum Test {
     Regex(regex::Regex),
 }
 
+impl Test {
+    fn passes(&self, value: &str) -> bool {
+        match self {
+            Test::Equals(want) => value == want,
+            Test::In(set) => set.iter().any(|w| w == value),
+            Test::Regex(re) => re.is_match(value),
+        }
+    }
+}
+
 /// One field test.
 #[derive(Debug, Clone)]
 pub struct Matcher {
@@ -75,6 +85,8 @@ pub struct Facts<'a> {
     pub dedup_key: &'a str,
     /// Custom details.
     pub custom_details: Option<&'a Value>,
+    /// Labels (tickets); a matcher on `labels` passes when any label passes.
+    pub labels: &'a [String],
 }
 
 impl Facts<'_> {
@@ -111,8 +123,19 @@ impl Facts<'_> {
 }
 
 /// The fields a matcher may name (besides `custom_details.<path>`).
-pub const FIELDS: [&str; 10] =
-    ["summary", "title", "source", "component", "group", "class", "dedup_key", "service", "severity", "urgency"];
+pub const FIELDS: [&str; 11] = [
+    "summary",
+    "title",
+    "source",
+    "component",
+    "group",
+    "class",
+    "dedup_key",
+    "service",
+    "severity",
+    "urgency",
+    "labels",
+];
 
 /// Whether `name` is a field rules can test.
 pub fn is_known_field(name: &str) -> bool {
@@ -121,12 +144,10 @@ pub fn is_known_field(name: &str) -> bool {
 
 impl Matcher {
     fn matches(&self, facts: &Facts<'_>) -> bool {
-        let Some(value) = facts.field(&self.field) else { return false };
-        match &self.test {
-            Test::Equals(want) => &value == want,
-            Test::In(set) => set.iter().any(|w| w == &value),
-            Test::Regex(re) => re.is_match(&value),
+        if self.field == "labels" {
+            return facts.labels.iter().any(|label| self.test.passes(label));
         }
+        facts.field(&self.field).is_some_and(|value| self.test.passes(&value))
     }
 }
 
@@ -141,11 +162,22 @@ impl Rule {
     }
 }
 
-/// The configured rules, in order.
-#[derive(Debug, Clone, Default)]
+/// The configured rules, in order, and how long what they dispatch is retried.
+#[derive(Debug, Clone)]
 pub struct RuleSet {
     /// Evaluated top to bottom.
     pub rules: Vec<Rule>,
+    /// A dispatch still failing this long after it was created is dead-lettered.
+    pub dispatch_max_age: std::time::Duration,
+}
+
+/// PagerDuty retries webhooks for 48 hours; so do we by default.
+pub const DEFAULT_DISPATCH_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(48 * 3600);
+
+impl Default for RuleSet {
+    fn default() -> Self {
+        RuleSet { rules: Vec::new(), dispatch_max_age: DEFAULT_DISPATCH_MAX_AGE }
+    }
 }
 
 impl RuleSet {
@@ -192,6 +224,7 @@ mod tests {
             class: Some("disk"),
             dedup_key: "db1/disk",
             custom_details: Some(details),
+            labels: &[],
         }
     }
 
@@ -250,10 +283,10 @@ mod tests {
         let f = facts(&d);
         let mut first = rule("first", vec![]);
         let second = rule("second", vec![]);
-        let set = RuleSet { rules: vec![first.clone(), second.clone()] };
+        let set = RuleSet { rules: vec![first.clone(), second.clone()], ..RuleSet::default() };
         assert_eq!(set.select(&f), vec![("first", "first-action"), ("second", "second-action")]);
         first.stop = true;
-        let set = RuleSet { rules: vec![first, second] };
+        let set = RuleSet { rules: vec![first, second], ..RuleSet::default() };
         assert_eq!(set.select(&f), vec![("first", "first-action")]);
         assert!(set.watches(IncidentStatus::Triggered));
         assert!(!set.watches(IncidentStatus::Resolved));

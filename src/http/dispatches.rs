@@ -3,7 +3,6 @@
 use super::error::ApiError;
 use super::AppState;
 use crate::domain::Millis;
-use crate::store::apply::DISPATCH_MAX_AGE_MS;
 use crate::store::{DispatchQuery, DispatchRecord, DispatchStatus};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -65,7 +64,8 @@ pub async fn retry(
 ) -> Result<Json<DispatchRecord>, ApiError> {
     let Path(id) = id?;
     let now = Millis::now();
-    if !state.store.retry_dispatch(id, now, Millis(now.0 + DISPATCH_MAX_AGE_MS)).await? {
+    let deadline = Millis(now.0 + state.rules.dispatch_max_age.as_millis() as i64);
+    if !state.store.retry_dispatch(id, now, deadline).await? {
         return match state.store.get_dispatch(id).await? {
             None => Err(ApiError::NotFound("no such dispatch".into())),
             Some(d) => Err(ApiError::Conflict(format!("dispatch is {}, not dead", d.status.as_str()))),

@@ -27,6 +27,8 @@ pub struct AppState {
     pub directory: Arc<ServiceDirectory>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The rules (and how long dispatches are retried).
+    pub rules: Arc<crate::domain::rules::RuleSet>,
     /// Wakes the outbox worker (after a dead letter is retried).
     pub dispatched: Arc<tokio::sync::Notify>,
 }

@@ -16,10 +16,11 @@ pub use records::{
     StoredChange, TimelineEntry,
 };
 
+use crate::domain::external::{PagerDutyEvent, Ticket};
 use crate::domain::rules::RuleSet;
 use crate::domain::{
     AlertEvent, ChangeEvent, Incident, IncidentStatus, IntegrationKey, ManualAction, Millis, Protocol, ServiceRef,
-    Transition,
+    Severity, Transition,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -50,6 +51,38 @@ pub enum Command {
         /// The normalised event.
         event: ChangeEvent,
         /// The request body as received.
+        raw: String,
+        /// When Firehouse received it.
+        received_at: Millis,
+    },
+    /// A PagerDuty Generic Webhooks v3 event, mirrored.
+    Mirror {
+        /// The configured webhook source.
+        source: String,
+        /// The service the mirror belongs to.
+        service: ServiceRef,
+        /// `X-Webhook-Id`, to apply each delivery once.
+        delivery_id: Option<String>,
+        /// The event.
+        event: PagerDutyEvent,
+        /// The body as received.
+        raw: String,
+        /// When Firehouse received it.
+        received_at: Millis,
+    },
+    /// A ticket tracker's event.
+    Ticket {
+        /// The configured webhook source.
+        source: String,
+        /// The service its tickets belong to.
+        service: ServiceRef,
+        /// The severity its tickets get.
+        severity: Severity,
+        /// The delivery's id, to apply each delivery once.
+        delivery_id: Option<String>,
+        /// The ticket.
+        ticket: Ticket,
+        /// The body as received.
         raw: String,
         /// When Firehouse received it.
         received_at: Millis,

@@ -287,27 +287,89 @@ macro_rules! sql_backend {
             }
 
             async fn insert_incident(&mut self, n: &NewIncident<'_>) -> Result<(), sqlx::Error> {
-                let d = n.event.details.as_ref().expect("incidents open from triggers, which carry details");
+                let labels = (!n.labels.is_empty()).then(|| serde_json::to_string(n.labels).expect("labels serialize"));
                 sqlx::query(
                     "INSERT INTO incidents (number, id, service, status, dedup_key, title, severity, urgency, \
-                     source, component, grp, class, details, created_at, updated_at) \
-                     VALUES ($1, $2, $3, 'triggered', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+                     source, component, grp, class, details, created_at, updated_at, origin, origin_source, \
+                     external_id, external_url, description, labels) \
+                     VALUES ($1, $2, $3, 'triggered', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, \
+                     $16, $17, $18, $19)",
                 )
                 .bind(n.number)
                 .bind(n.id)
                 .bind(n.service)
-                .bind(n.event.dedup_key.as_str())
-                .bind(&d.summary)
-                .bind(d.severity.as_str())
+                .bind(n.dedup_key)
+                .bind(n.title)
+                .bind(n.severity.as_str())
                 .bind(n.urgency.as_str())
-                .bind(&d.source)
-                .bind(&d.component)
-                .bind(&d.group)
-                .bind(&d.class)
-                .bind(d.custom_details.as_ref().map(|v| v.to_string()))
+                .bind(n.source)
+                .bind(n.component)
+                .bind(n.group)
+                .bind(n.class)
+                .bind(n.details.map(|v| v.to_string()))
                 .bind(n.at.0)
+                .bind(n.origin.as_str())
+                .bind(n.origin_source)
+                .bind(n.external_id)
+                .bind(n.external_url)
+                .bind(n.description)
+                .bind(labels)
                 .execute(&mut *self.0)
                 .await?;
+                Ok(())
+            }
+
+            async fn record_delivery(
+                &mut self,
+                source: &str,
+                delivery_id: &str,
+                at: Millis,
+            ) -> Result<bool, sqlx::Error> {
+                let inserted = sqlx::query(
+                    "INSERT INTO webhook_deliveries (source, delivery_id, received_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(source)
+                .bind(delivery_id)
+                .bind(at.0)
+                .execute(&mut *self.0)
+                .await?
+                .rows_affected();
+                Ok(inserted == 1)
+            }
+
+            async fn find_external(
+                &mut self,
+                origin: $crate::domain::external::Origin,
+                source: &str,
+                external_id: &str,
+            ) -> Result<Option<IncidentHead>, sqlx::Error> {
+                let row = sqlx::query(
+                    "SELECT number, id, service, status FROM incidents \
+                     WHERE origin = $1 AND origin_source = $2 AND external_id = $3",
+                )
+                .bind(origin.as_str())
+                .bind(source)
+                .bind(external_id)
+                .fetch_optional(&mut *self.0)
+                .await?;
+                row.map(|r| {
+                    Ok(IncidentHead {
+                        number: r.try_get(0)?,
+                        id: r.try_get(1)?,
+                        service: r.try_get(2)?,
+                        status: parse_col(&r, 3)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn set_labels(&mut self, incident_number: i64, labels: &[String]) -> Result<(), sqlx::Error> {
+                sqlx::query("UPDATE incidents SET labels = $1 WHERE number = $2")
+                    .bind(serde_json::to_string(labels).expect("labels serialize"))
+                    .bind(incident_number)
+                    .execute(&mut *self.0)
+                    .await?;
                 Ok(())
             }
 
@@ -397,8 +459,8 @@ macro_rules! sql_backend {
 
             async fn incident_facts(&mut self, incident_number: i64) -> Result<IncidentFacts, sqlx::Error> {
                 let r = sqlx::query(
-                    "SELECT id, service, severity, urgency, title, source, component, grp, class, dedup_key, details \
-                     FROM incidents WHERE number = $1",
+                    "SELECT id, service, severity, urgency, title, source, component, grp, class, dedup_key, details, \
+                     labels FROM incidents WHERE number = $1",
                 )
                 .bind(incident_number)
                 .fetch_one(&mut *self.0)
@@ -416,6 +478,7 @@ macro_rules! sql_backend {
                     class: r.try_get("class")?,
                     dedup_key: r.try_get("dedup_key")?,
                     details: details.and_then(|d| serde_json::from_str(&d).ok()),
+                    labels: labels_from(r.try_get("labels")?),
                 })
             }
 
@@ -431,7 +494,7 @@ macro_rules! sql_backend {
                 .bind(d.action)
                 .bind(d.transition.as_str())
                 .bind(d.at.0)
-                .bind(d.at.0 + $crate::store::apply::DISPATCH_MAX_AGE_MS)
+                .bind(d.deadline.0)
                 .execute(&mut *self.0)
                 .await?;
                 Ok(())
@@ -465,15 +528,24 @@ macro_rules! sql_backend {
         }
 
         /// Reads a text column into one of the domain's enums.
-        fn parse_col<T: FromStr>(row: &$row, idx: usize) -> Result<T, sqlx::Error> {
+        fn parse_col<T: FromStr, I: sqlx::ColumnIndex<$row> + std::fmt::Debug + Copy>(
+            row: &$row,
+            idx: I,
+        ) -> Result<T, sqlx::Error> {
             let s: String = row.try_get(idx)?;
-            s.parse::<T>().map_err(|_| sqlx::Error::Decode(format!("unexpected value {s:?} in column {idx}").into()))
+            s.parse::<T>().map_err(|_| sqlx::Error::Decode(format!("unexpected value {s:?} in column {idx:?}").into()))
+        }
+
+        /// Labels as stored (a JSON array, or NULL for none).
+        fn labels_from(stored: Option<String>) -> Vec<String> {
+            stored.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
         }
 
         const INCIDENT_COLUMNS: &str = "i.id, i.number, i.status, i.dedup_key, i.service, i.title, i.severity, \
              i.urgency, i.source, i.component, i.grp, i.class, i.created_at, i.acknowledged_at, i.resolved_at, \
              i.updated_at, (SELECT COUNT(*) FROM events e WHERE e.incident_number = i.number) AS event_count, \
-             (SELECT MAX(e.received_at) FROM events e WHERE e.incident_number = i.number) AS last_event_at";
+             (SELECT MAX(e.received_at) FROM events e WHERE e.incident_number = i.number) AS last_event_at, \
+             i.origin, i.external_id, i.external_url, i.description, i.labels";
 
         fn incident_from_row(r: &$row) -> Result<Incident, sqlx::Error> {
             Ok(Incident {
@@ -495,6 +567,11 @@ macro_rules! sql_backend {
                 updated_at: Millis(r.try_get("updated_at")?),
                 event_count: r.try_get("event_count")?,
                 last_event_at: r.try_get::<Option<i64>, _>("last_event_at")?.map(Millis),
+                origin: parse_col(r, "origin")?,
+                external_id: r.try_get("external_id")?,
+                external_url: r.try_get("external_url")?,
+                description: r.try_get("description")?,
+                labels: labels_from(r.try_get("labels")?),
             })
         }
 

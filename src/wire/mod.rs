@@ -6,7 +6,10 @@ pub mod change_v2;
 pub mod events_v1;
 pub mod events_v2;
 pub mod fields;
+pub mod pagerduty_v3;
 pub mod response;
+pub mod signature;
+pub mod tickets;
 pub mod unified;
 
 pub use fields::InvalidEvent;

@@ -1,0 +1,45 @@
+//! Operators acknowledging and resolving incidents.
+
+use super::dispatches;
+use super::{IncidentHead, IngestTx, NewEvent};
+use crate::domain::rules::RuleSet;
+use crate::domain::{lifecycle, ManualAction, Millis, Protocol};
+use crate::store::{CommandResult, IncidentRef, Outcome, Rejection};
+
+/// Applies an operator's action; refusals change nothing.
+pub async fn apply<T: IngestTx>(
+    tx: &mut T,
+    rules: &RuleSet,
+    incident: &IncidentRef,
+    action: ManualAction,
+    actor: &str,
+    at: Millis,
+) -> Result<CommandResult, sqlx::Error> {
+    let Some(IncidentHead { number, id, service, status }) = tx.find_incident(incident).await? else {
+        return Ok(Err(Rejection::IncidentNotFound));
+    };
+    let transition = match lifecycle::apply_manual(status, action) {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    if let Some(new_status) = transition.new_status() {
+        dispatches::transition(tx, rules, number, new_status, at).await?;
+    }
+    let raw = serde_json::json!({ "actor": actor }).to_string();
+    let event_id = tx
+        .insert_event(&NewEvent {
+            at,
+            protocol: Protocol::Api,
+            action: action.as_event_action().as_str(),
+            service: &service,
+            dedup_key: None,
+            outcome: transition.as_str(),
+            alert_id: None,
+            incident_number: Some(number),
+            summary: None,
+            severity: None,
+            raw: &raw,
+        })
+        .await?;
+    Ok(Ok(Outcome { transition, incident: Some((id, number)), event_id }))
+}

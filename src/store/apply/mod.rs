@@ -1,0 +1,272 @@
+//! Applying commands inside a transaction: the domain decides, the backend's primitives write.
+//!
+//! Shared by every backend so that dedup and lifecycle behave identically on all of them. One file
+//! per kind of command; this one holds the primitives a backend provides ([`IngestTx`]).
+
+mod alerts;
+mod dispatches;
+mod external;
+mod manual;
+
+use super::{Command, CommandResult, IncidentRef};
+use crate::domain::external::Origin;
+use crate::domain::rules::{Facts, RuleSet};
+use crate::domain::{AlertEvent, IncidentStatus, Millis, Protocol, ServiceRef, Severity, Urgency};
+
+/// What rules look at, read back from an incident row.
+#[derive(Debug, Clone)]
+pub struct IncidentFacts {
+    /// The incident's id.
+    pub id: String,
+    /// Service.
+    pub service: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// Title.
+    pub title: String,
+    /// Source.
+    pub source: Option<String>,
+    /// Component.
+    pub component: Option<String>,
+    /// Group.
+    pub group: Option<String>,
+    /// Class.
+    pub class: Option<String>,
+    /// Dedup key.
+    pub dedup_key: String,
+    /// Custom details of the opening alert.
+    pub details: Option<serde_json::Value>,
+    /// Labels (tickets).
+    pub labels: Vec<String>,
+}
+
+impl IncidentFacts {
+    /// The rules' view of these facts at `transition`.
+    pub fn facts(&self, transition: IncidentStatus) -> Facts<'_> {
+        Facts {
+            transition,
+            service: &self.service,
+            severity: self.severity,
+            urgency: self.urgency,
+            summary: &self.title,
+            source: self.source.as_deref(),
+            component: self.component.as_deref(),
+            group: self.group.as_deref(),
+            class: self.class.as_deref(),
+            dedup_key: &self.dedup_key,
+            custom_details: self.details.as_ref(),
+            labels: &self.labels,
+        }
+    }
+}
+
+/// A dispatch to write to the outbox.
+pub struct NewDispatch<'a> {
+    /// `<incident id>:<rule>:<action>:<transition>`.
+    pub key: String,
+    /// The incident.
+    pub incident_number: i64,
+    /// The rule.
+    pub rule: &'a str,
+    /// The action.
+    pub action: &'a str,
+    /// The transition.
+    pub transition: IncidentStatus,
+    /// Now.
+    pub at: Millis,
+    /// When it is dead-lettered if still failing.
+    pub deadline: Millis,
+}
+
+/// The open alert for an (integration key, dedup key).
+#[derive(Debug, Clone)]
+pub struct OpenAlert {
+    /// The alert's row id.
+    pub alert_id: i64,
+    /// Its incident's number.
+    pub incident_number: i64,
+    /// Its incident's id.
+    pub incident_id: String,
+    /// Its status (triggered or acknowledged).
+    pub status: IncidentStatus,
+}
+
+/// What an operator's action needs to know of an incident.
+#[derive(Debug, Clone)]
+pub struct IncidentHead {
+    /// Its number.
+    pub number: i64,
+    /// Its id.
+    pub id: String,
+    /// Its service.
+    pub service: String,
+    /// Its status.
+    pub status: IncidentStatus,
+}
+
+/// A new incident.
+pub struct NewIncident<'a> {
+    /// Its number, reserved with [`IngestTx::next_incident_number`].
+    pub number: i64,
+    /// Its UUID.
+    pub id: &'a str,
+    /// Owning service.
+    pub service: &'a str,
+    /// Dedup key (for mirrors and tickets: the external id).
+    pub dedup_key: &'a str,
+    /// Title.
+    pub title: &'a str,
+    /// Severity.
+    pub severity: Severity,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// Source.
+    pub source: Option<&'a str>,
+    /// Component.
+    pub component: Option<&'a str>,
+    /// Group.
+    pub group: Option<&'a str>,
+    /// Class.
+    pub class: Option<&'a str>,
+    /// Custom details.
+    pub details: Option<&'a serde_json::Value>,
+    /// Where it came from.
+    pub origin: Origin,
+    /// Which configured webhook source (mirrors, tickets).
+    pub origin_source: Option<&'a str>,
+    /// The id in the other system.
+    pub external_id: Option<&'a str>,
+    /// The link in the other system.
+    pub external_url: Option<&'a str>,
+    /// Description (tickets).
+    pub description: Option<&'a str>,
+    /// Labels (tickets).
+    pub labels: &'a [String],
+    /// When it opened.
+    pub at: Millis,
+}
+
+/// One row of the event log.
+pub struct NewEvent<'a> {
+    /// When it was received.
+    pub at: Millis,
+    /// How it came.
+    pub protocol: Protocol,
+    /// Its action word.
+    pub action: &'a str,
+    /// Its service.
+    pub service: &'a str,
+    /// Its dedup key.
+    pub dedup_key: Option<&'a str>,
+    /// What it did.
+    pub outcome: &'a str,
+    /// The alert it applied to.
+    pub alert_id: Option<i64>,
+    /// The incident it applied to.
+    pub incident_number: Option<i64>,
+    /// Its summary.
+    pub summary: Option<&'a str>,
+    /// Its severity.
+    pub severity: Option<&'a str>,
+    /// The body as received.
+    pub raw: &'a str,
+}
+
+/// The row-level operations a backend provides inside one transaction.
+#[allow(async_fn_in_trait)]
+pub trait IngestTx {
+    /// The open (not resolved) alert for this key pair.
+    async fn open_alert(&mut self, integration_key: &str, dedup_key: &str) -> Result<Option<OpenAlert>, sqlx::Error>;
+    /// Creates the service if it does not exist yet.
+    async fn ensure_service(&mut self, service: &ServiceRef, at: Millis) -> Result<(), sqlx::Error>;
+    /// Reserves the number of the next incident.
+    async fn next_incident_number(&mut self) -> Result<i64, sqlx::Error>;
+    /// Inserts the open alert for the event's key pair, returning its id; `None` when another writer
+    /// opened one first (the unique index on open alerts refused the insert).
+    async fn claim_alert(
+        &mut self,
+        incident_number: i64,
+        integration_key: &str,
+        event: &AlertEvent,
+        at: Millis,
+    ) -> Result<Option<i64>, sqlx::Error>;
+    /// Inserts an incident.
+    async fn insert_incident(&mut self, incident: &NewIncident<'_>) -> Result<(), sqlx::Error>;
+    /// Moves every open alert of an incident to `status`.
+    async fn set_alerts_status(
+        &mut self,
+        incident_number: i64,
+        status: IncidentStatus,
+        at: Millis,
+    ) -> Result<(), sqlx::Error>;
+    /// Moves an incident to `status`, stamping the matching time.
+    async fn set_incident_status(
+        &mut self,
+        incident_number: i64,
+        status: IncidentStatus,
+        at: Millis,
+    ) -> Result<(), sqlx::Error>;
+    /// An incident's identity and status.
+    async fn find_incident(&mut self, r: &IncidentRef) -> Result<Option<IncidentHead>, sqlx::Error>;
+    /// Appends to the event log, returning the event id.
+    async fn insert_event(&mut self, e: &NewEvent<'_>) -> Result<i64, sqlx::Error>;
+    /// What rules need to know of an incident.
+    async fn incident_facts(&mut self, incident_number: i64) -> Result<IncidentFacts, sqlx::Error>;
+    /// Writes a dispatch to the outbox unless one with its key exists.
+    async fn insert_dispatch(&mut self, d: &NewDispatch<'_>) -> Result<(), sqlx::Error>;
+    /// Records a webhook delivery; `false` when it was recorded before (a redelivery).
+    async fn record_delivery(&mut self, source: &str, delivery_id: &str, at: Millis) -> Result<bool, sqlx::Error>;
+    /// The incident standing for an object of another system.
+    async fn find_external(
+        &mut self,
+        origin: Origin,
+        source: &str,
+        external_id: &str,
+    ) -> Result<Option<IncidentHead>, sqlx::Error>;
+    /// Replaces an incident's labels.
+    async fn set_labels(&mut self, incident_number: i64, labels: &[String]) -> Result<(), sqlx::Error>;
+    /// Stores a change event, returning its id.
+    async fn insert_change(
+        &mut self,
+        service: &str,
+        event: &crate::domain::ChangeEvent,
+        raw: &str,
+        at: Millis,
+    ) -> Result<i64, sqlx::Error>;
+}
+
+/// Applies one command.
+pub async fn apply_command<T: IngestTx>(
+    tx: &mut T,
+    cmd: &Command,
+    rules: &RuleSet,
+) -> Result<CommandResult, sqlx::Error> {
+    match cmd {
+        Command::Alert { service, integration_key, protocol, event, raw, received_at } => {
+            alerts::apply(tx, rules, service, integration_key.expose(), *protocol, event, raw, *received_at).await
+        }
+        Command::Change { service, event, raw, received_at } => {
+            alerts::apply_change(tx, service, event, raw, *received_at).await
+        }
+        Command::Manual { incident, action, actor, received_at } => {
+            manual::apply(tx, rules, incident, *action, actor, *received_at).await
+        }
+        Command::Mirror { source, service, delivery_id, event, raw, received_at } => {
+            external::apply_mirror(tx, rules, source, service, delivery_id.as_deref(), event, raw, *received_at).await
+        }
+        Command::Ticket { source, service, severity, delivery_id, ticket, raw, received_at } => {
+            external::apply_ticket(
+                tx,
+                rules,
+                external::TicketSource { name: source, service, severity: *severity },
+                delivery_id.as_deref(),
+                ticket,
+                raw,
+                *received_at,
+            )
+            .await
+        }
+    }
+}
