@@ -23,6 +23,9 @@ pub struct Config {
     /// `[[rules]]`: which actions run on which incident transitions.
     #[serde(default)]
     pub rules: Vec<Spanned<RuleConfig>>,
+    /// `[webhooks]`: PagerDuty v3 subscriptions and ticket trackers sending to Firehouse.
+    #[serde(default)]
+    pub webhooks: crate::sources::WebhooksConfig,
     /// `[actions.<name>]`: what each action does.
     #[serde(default)]
     pub actions: std::collections::BTreeMap<String, Spanned<crate::responders::ActionConfig>>,
@@ -197,6 +200,16 @@ impl Config {
         for rule in &config.rules {
             if rule_names.insert(rule.get_ref().name.as_str(), ()).is_some() {
                 err(rule.span().start, format!("rule {:?} is defined twice", rule.get_ref().name));
+            }
+        }
+        for (name, source) in &config.webhooks.pagerduty {
+            if let Err(problem) = source.get_ref().check() {
+                err(source.span().start, format!("[webhooks.pagerduty.{name}]: {problem}"));
+            }
+        }
+        for (name, source) in &config.webhooks.tickets {
+            if let Err(problem) = source.get_ref().check() {
+                err(source.span().start, format!("[webhooks.tickets.{name}]: {problem}"));
             }
         }
         for (name, action) in &config.actions {

@@ -12,5 +12,6 @@ pub mod ingest;
 pub mod metrics;
 pub mod responders;
 pub mod server;
+pub mod sources;
 pub mod store;
 pub mod wire;

@@ -31,6 +31,9 @@ pub enum ServeError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A webhook source could not be set up (e.g. a missing environment variable).
+    #[error(transparent)]
+    Source(#[from] crate::sources::SourceError),
     /// An action could not be set up (e.g. a missing environment variable).
     #[error("action {action:?}: {problem}")]
     Action {
@@ -84,6 +87,7 @@ impl Ready {
             ..WorkerSettings::default()
         };
         let worker = dispatch.worker.then(|| Worker::new(store.clone(), Arc::new(responders), worker_settings));
+        let sources = Arc::new(crate::sources::Sources::build(&settings.config.webhooks)?);
         let metrics = Arc::new(Metrics::new());
         let rules = Arc::new(settings.config.rules());
         let dispatched = Arc::new(tokio::sync::Notify::new());
@@ -91,7 +95,7 @@ impl Ready {
         let listener = TcpListener::bind(&settings.listen)
             .await
             .map_err(|source| ServeError::Listen { addr: settings.listen.clone(), source })?;
-        let state = AppState { ingestor, store, directory: Arc::new(directory), metrics, rules, dispatched };
+        let state = AppState { ingestor, store, directory: Arc::new(directory), metrics, sources, rules, dispatched };
         Ok(Ready { listener, state, writer, worker })
     }
 

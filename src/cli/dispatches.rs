@@ -65,33 +65,51 @@ impl Status {
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let api = Api::new(&a.server)?;
-    let body = match &a.command {
+    match &a.command {
         DispatchCommand::List { status, incident, limit, offset } => {
-            let mut query: Vec<(&str, String)> = vec![("limit", limit.to_string()), ("offset", offset.to_string())];
-            if let Some(s) = status {
-                query.push(("status", s.as_str().to_owned()));
+            let filters = |limit: u32, offset: u32| {
+                let mut query: Vec<(&str, String)> = vec![("limit", limit.to_string()), ("offset", offset.to_string())];
+                if let Some(s) = status {
+                    query.push(("status", s.as_str().to_owned()));
+                }
+                if let Some(n) = incident {
+                    query.push(("incident", n.to_string()));
+                }
+                query
+            };
+            let body = api.get(&["api", "v1", "dispatches"], &filters(*limit, *offset)).await?;
+            if a.json {
+                print_json(&body)?;
+                return Ok(ExitCode::SUCCESS);
             }
-            if let Some(n) = incident {
-                query.push(("incident", n.to_string()));
-            }
-            api.get(&["api", "v1", "dispatches"], &query).await?
+            let dispatches = body["dispatches"].as_array().map(Vec::as_slice).unwrap_or_default();
+            // The API gives no total: a full page asks whether one more follows.
+            let next = offset.saturating_add(*limit);
+            let more = dispatches.len() == *limit as usize
+                && api.get(&["api", "v1", "dispatches"], &filters(1, next)).await?["dispatches"]
+                    .as_array()
+                    .is_some_and(|d| !d.is_empty());
+            print_list(dispatches, more.then_some(next));
         }
-        DispatchCommand::Show { id } => api.get(&["api", "v1", "dispatches", &id.to_string()], &[]).await?,
-        DispatchCommand::Retry { id } => api.post(&["api", "v1", "dispatches", &id.to_string(), "retry"], None).await?,
-    };
-    if a.json {
-        print_json(&body)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    match a.command {
-        DispatchCommand::List { limit, offset, .. } => print_list(&body, limit, offset),
-        DispatchCommand::Show { .. } | DispatchCommand::Retry { .. } => print_detail(&body),
+        DispatchCommand::Show { id } | DispatchCommand::Retry { id } => {
+            let id = id.to_string();
+            let body = if matches!(a.command, DispatchCommand::Show { .. }) {
+                api.get(&["api", "v1", "dispatches", &id], &[]).await?
+            } else {
+                api.post(&["api", "v1", "dispatches", &id, "retry"], None).await?
+            };
+            if a.json {
+                print_json(&body)?;
+            } else {
+                print_detail(&body);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_list(body: &Value, limit: u32, offset: u32) {
-    let dispatches = body["dispatches"].as_array().map(Vec::as_slice).unwrap_or_default();
+/// The table of `dispatches list`; `next_offset` when another page follows.
+fn print_list(dispatches: &[Value], next_offset: Option<u32>) {
     let mut table = Table::new(&[
         "ID",
         "INCIDENT",
@@ -118,12 +136,10 @@ fn print_list(body: &Value, limit: u32, offset: u32) {
         ]);
     }
     table.print("");
-    let more = if dispatches.len() as u64 == u64::from(limit) {
-        format!("; more with --offset {}", u64::from(offset) + u64::from(limit))
-    } else {
-        String::new()
-    };
-    println!("({} shown{more})", dispatches.len());
+    match next_offset {
+        Some(n) => println!("({} shown; more with --offset {n})", dispatches.len()),
+        None => println!("({} shown)", dispatches.len()),
+    }
 }
 
 fn print_detail(d: &Value) {

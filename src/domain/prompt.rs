@@ -14,12 +14,15 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
 /// The triage prompt of Devin's PagerDuty bridge: title, service, urgency, URL and four investigation steps.
-pub const DEFAULT_TRIAGE: &str = include_str!("../responders/templates/triage.j2");
+pub const DEFAULT_TRIAGE: &str = include_str!("templates/triage.j2");
 /// The postmortem prompt of Devin's postmortem bridge, plus the incident's real timeline and the change events
 /// before it.
-pub const DEFAULT_POSTMORTEM: &str = include_str!("../responders/templates/postmortem.j2");
+pub const DEFAULT_POSTMORTEM: &str = include_str!("templates/postmortem.j2");
 /// The message sent to an agent's running session when its incident resolves.
-pub const DEFAULT_RESOLVE_MESSAGE: &str = include_str!("../responders/templates/resolve_message.j2");
+pub const DEFAULT_RESOLVE_MESSAGE: &str = include_str!("templates/resolve_message.j2");
+
+/// The ticket auto-fix prompt (seed 003's handler): the ticket, and how to report back on it.
+pub const DEFAULT_TICKET: &str = include_str!("templates/ticket.j2");
 /// The default session title.
 pub const DEFAULT_TITLE: &str = "[{{ incident.severity }}] {{ incident.title }}";
 
@@ -75,8 +78,16 @@ pub struct IncidentFacts {
     pub acknowledged_at: String,
     /// RFC 3339, UTC, or `""`.
     pub resolved_at: String,
-    /// Link to the incident in Firehouse, or `""`.
+    /// Link to the incident: in the system it mirrors (PagerDuty, the tracker), else in Firehouse; or `""`.
     pub url: String,
+    /// `events`, `pagerduty` or `ticket`.
+    pub origin: String,
+    /// Its id in the other system (PagerDuty incident id, ticket id), or `""`.
+    pub external_id: String,
+    /// Description (tickets), or `""`.
+    pub description: String,
+    /// Labels (tickets).
+    pub labels: Vec<String>,
     /// From creation to resolution in words (`46 minutes`), or `""` while open.
     pub duration: String,
 }
@@ -171,7 +182,11 @@ impl PromptContext {
                 created_at: incident.created_at.to_rfc3339(),
                 acknowledged_at: time(incident.acknowledged_at),
                 resolved_at: time(incident.resolved_at),
-                url: url.unwrap_or_default().to_owned(),
+                url: incident.external_url.as_deref().or(url).unwrap_or_default().to_owned(),
+                origin: incident.origin.as_str().to_owned(),
+                external_id: text(&incident.external_id),
+                description: text(&incident.description),
+                labels: incident.labels.clone(),
                 duration: incident
                     .resolved_at
                     .map(|end| human_duration(end.0.saturating_sub(incident.created_at.0)))
@@ -502,7 +517,7 @@ mod tests {
 
     #[test]
     fn check_accepts_the_defaults_and_rejects_syntax_errors() {
-        for t in [DEFAULT_TRIAGE, DEFAULT_POSTMORTEM, DEFAULT_RESOLVE_MESSAGE, DEFAULT_TITLE] {
+        for t in [DEFAULT_TRIAGE, DEFAULT_POSTMORTEM, DEFAULT_TICKET, DEFAULT_RESOLVE_MESSAGE, DEFAULT_TITLE] {
             check(t).unwrap();
         }
         let err = check("line one\n{% if incident.title %}unclosed").unwrap_err();

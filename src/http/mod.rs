@@ -6,6 +6,7 @@ pub mod health;
 pub mod incidents;
 pub mod intake;
 pub mod metrics;
+pub mod webhooks;
 
 use crate::domain::ServiceDirectory;
 use crate::ingest::Ingestor;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub directory: Arc<ServiceDirectory>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Inbound webhook sources.
+    pub sources: Arc<crate::sources::Sources>,
     /// The rules (and how long dispatches are retried).
     pub rules: Arc<crate::domain::rules::RuleSet>,
     /// Wakes the outbox worker (after a dead letter is retried).
@@ -48,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/dispatches", get(dispatches::list))
         .route("/api/v1/dispatches/{id}", get(dispatches::show))
         .route("/api/v1/dispatches/{id}/retry", post(dispatches::retry))
+        .route("/webhooks/pagerduty/{source}", post(webhooks::pagerduty))
+        .route("/webhooks/tickets/{source}", post(webhooks::tickets))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::scrape))
         .fallback(error::not_found)

@@ -69,6 +69,8 @@ pub enum Flow {
     Triage,
     /// Draft a postmortem of a resolved incident, from its real timeline.
     Postmortem,
+    /// Fix a ticket (seed 003's auto-fix handler) and report back on it.
+    Ticket,
     /// Only the configured `prompt`.
     Custom,
 }
@@ -106,7 +108,7 @@ pub struct DevinConfig {
     /// Playbook by incident severity (wins over `playbook_id`).
     #[serde(default)]
     pub playbooks_by_severity: BTreeMap<Severity, String>,
-    /// Playbook by label (wins over severity; labels come with tickets, incidents have none).
+    /// Playbook by label (wins over severity; labels come with tickets).
     #[serde(default)]
     pub playbooks_by_label: BTreeMap<String, String>,
     /// Knowledge notes to attach.
@@ -171,6 +173,7 @@ impl DevinConfig {
         match self.flow {
             Flow::Triage => "pagerduty-triage".to_owned(),
             Flow::Postmortem => "pagerduty-postmortem".to_owned(),
+            Flow::Ticket => "ticket-autofix".to_owned(),
             Flow::Custom => format!("firehouse-{action}"),
         }
     }
@@ -181,6 +184,7 @@ impl DevinConfig {
             (Some(p), _) => Some(p),
             (None, Flow::Triage) => Some(prompt::DEFAULT_TRIAGE),
             (None, Flow::Postmortem) => Some(prompt::DEFAULT_POSTMORTEM),
+            (None, Flow::Ticket) => Some(prompt::DEFAULT_TICKET),
             (None, Flow::Custom) => None,
         }
     }
@@ -703,7 +707,7 @@ impl DevinResponder {
 #[async_trait]
 impl Responder for DevinResponder {
     async fn deliver(&self, ctx: &DispatchContext) -> Delivery {
-        self.deliver_with_labels(ctx, &[]).await
+        self.deliver_with_labels(ctx, &ctx.incident.labels).await
     }
 }
 

@@ -287,6 +287,6 @@ mod tests {
     fn secrets_do_not_print() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), "Secret(***)");
-        assert_eq!(format!("{:?}", [s.clone()]), "[Secret(***)]");
+        assert_eq!(format!("{:?}", std::slice::from_ref(&s)), "[Secret(***)]");
     }
 }

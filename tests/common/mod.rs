@@ -169,12 +169,19 @@ pub struct BinaryServer {
 impl BinaryServer {
     /// Starts `firehouse serve` on a random port with the database in `dir`; waits until it listens.
     pub fn start(dir: &Path, extra_args: &[&str]) -> Self {
+        Self::start_with(dir, &sqlite_url(dir), extra_args, &[])
+    }
+
+    /// Starts `firehouse serve` on a random port over `database_url`, in `dir`, with `envs` added to
+    /// (or overriding) its environment; waits until it listens.
+    pub fn start_with(dir: &Path, database_url: &str, extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_firehouse"))
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--database", &sqlite_url(dir)])
+            .args(["--listen", "127.0.0.1:0", "--database", database_url])
             .args(extra_args)
             .current_dir(dir)
             .env("FIREHOUSE_LOG", "warn")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -395,34 +402,4 @@ pub fn fixture_names() -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-impl BinaryServer {
-    /// [`BinaryServer::start`] with extra environment variables for the server process (e.g. the variable an
-    /// action's `token_env` names), so tests need not change their own process's environment.
-    pub fn start_with_env(dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_firehouse"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--database", &sqlite_url(dir)])
-            .args(extra_args)
-            .current_dir(dir)
-            .env("FIREHOUSE_LOG", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the firehouse binary runs");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("firehouse listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        let base = rx.recv_timeout(Duration::from_secs(30)).expect("firehouse announces its address");
-        BinaryServer { child, base }
-    }
 }
