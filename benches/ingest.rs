@@ -19,7 +19,8 @@ use std::time::Duration;
 const BARE_ENV: &str = "FIREHOUSE_BENCH_BARE";
 /// Measured seconds per row, overriding [`DEFAULT_SECONDS`].
 const SECONDS_ENV: &str = "FIREHOUSE_BENCH_SECONDS";
-/// A PostgreSQL URL; when set, Firehouse is measured over it too.
+/// A PostgreSQL URL of an empty database; when set, Firehouse is measured over it too (the incident count is checked
+/// against the events sent, so leftovers of an earlier run would fail the check).
 const POSTGRES_ENV: &str = "FIREHOUSE_BENCH_POSTGRES_URL";
 /// Long enough for several hundred thousand events, short enough to run on a shared machine.
 const DEFAULT_SECONDS: u64 = 10;
@@ -111,7 +112,7 @@ fn targets(scratch: &Path) -> Vec<Target> {
 }
 
 /// Everything measured for one row.
-pub struct Row {
+struct Row {
     /// The target's name.
     name: &'static str,
     /// What the load generator saw.
@@ -125,7 +126,7 @@ pub struct Row {
 }
 
 /// What a Firehouse server reports it stored, read after the load ended.
-pub struct Stored {
+struct Stored {
     /// `total` of `GET /api/v1/incidents`.
     incidents: u64,
     /// Bytes of the SQLite file with its WAL and shared-memory files; `None` for a server database.
@@ -832,6 +833,9 @@ mod report {
         let _ = writeln!(out, "## Ingest: `POST /v2/enqueue` throughput\n");
         let _ = writeln!(out, "- Date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
         let _ = writeln!(out, "- Machine: {}", machine());
+        if let Some(revision) = revision() {
+            let _ = writeln!(out, "- Firehouse: {revision}");
+        }
         let _ = writeln!(
             out,
             "- Reproduce: `cargo bench --bench ingest` (env `FIREHOUSE_BENCH_SECONDS` sets the counted seconds, \
@@ -925,7 +929,8 @@ mod report {
         let _ = writeln!(
             out,
             "\nBatches and time in server come from Firehouse's `/metrics` (`firehouse_ingest_batch_size`, \
-             `firehouse_http_request_duration_seconds` of `/v2/enqueue`) and include the warm-up.\n"
+             `firehouse_http_request_duration_seconds` of `/v2/enqueue`) and include the warm-up. CPU and RSS are the \
+             server process's own: a database server's (PostgreSQL) are not in them.\n"
         );
     }
 
@@ -972,6 +977,16 @@ mod report {
 
     fn cores() -> usize {
         std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    /// The commit measured, so that numbers from different runs can be told apart; `None` outside a git checkout.
+    fn revision() -> Option<String> {
+        let output = std::process::Command::new("git")
+            .args(["-C", env!("CARGO_MANIFEST_DIR"), "describe", "--always", "--dirty= with uncommitted changes"])
+            .output()
+            .ok()?;
+        let text = String::from_utf8(output.stdout).ok()?;
+        (output.status.success() && !text.trim().is_empty()).then(|| format!("commit {}", text.trim()))
     }
 
     /// Cores, CPU model and memory, from `/proc`.

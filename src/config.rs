@@ -1,10 +1,13 @@
 //! `firehouse.toml`: typed, checked at start-up and by `firehouse config check`, with line numbers.
 
-use crate::domain::rules::{self, Matcher, Rule, RuleSet, Test};
+use crate::domain::noise::{Flapping, Grouping, NoisePolicy};
+use crate::domain::rules::{self, Rule, RuleSet};
+use crate::domain::Millis;
 use crate::domain::{IncidentStatus, ServiceDirectory, ServiceRef, Severity, Urgency, UrgencyRule};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use toml::Spanned;
 
 /// The configuration file, as written.
@@ -50,27 +53,12 @@ pub struct RuleConfig {
     pub urgencies: Vec<Urgency>,
     /// Field tests, all of which must pass.
     #[serde(default, rename = "match")]
-    pub matchers: Vec<MatchConfig>,
+    pub matchers: Vec<rules::MatcherSpec>,
     /// Actions to run.
     pub actions: Vec<String>,
     /// Stop at this rule when it matches (first-match semantics).
     #[serde(default)]
     pub stop: bool,
-}
-
-/// One `[[rules.match]]` test: `field` and exactly one of `equals`, `in`, `regex`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MatchConfig {
-    /// `summary`, `source`, `component`, `group`, `class`, `dedup_key`, `custom_details.<path>`, ….
-    pub field: String,
-    /// Equal to.
-    pub equals: Option<String>,
-    /// One of.
-    #[serde(rename = "in")]
-    pub one_of: Option<Vec<String>>,
-    /// Matches this regex.
-    pub regex: Option<String>,
 }
 
 /// `[server]`.
@@ -127,6 +115,117 @@ pub struct ServiceConfig {
     /// Free text for people.
     #[serde(default)]
     pub description: Option<String>,
+    /// Events accepted per minute per integration key (answered 429 / v1 403 beyond); off when absent.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Alerts sharing fields within a window join one incident.
+    pub grouping: Option<GroupingConfig>,
+    /// Seconds a new alert waits before it opens an incident; resolved within them, it opens none.
+    pub pause_seconds: Option<u64>,
+    /// Alerts that trigger and resolve too often are held open.
+    pub flapping: Option<FlappingConfig>,
+    /// Maintenance windows: new alerts are stored but open nothing and run nothing.
+    #[serde(default)]
+    pub maintenance: Vec<MaintenanceConfig>,
+}
+
+/// `[services.grouping]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupingConfig {
+    /// Fields whose values the alerts of one incident share (rule field names).
+    pub by: Vec<String>,
+    /// Seconds after an incident opened during which alerts may join it (default 300).
+    #[serde(default = "default_group_window")]
+    pub window_seconds: u64,
+    /// `all` (default): the incident resolves when all its alerts have; `any`: at the first resolve.
+    #[serde(default = "default_resolve")]
+    pub resolve: String,
+}
+
+fn default_group_window() -> u64 {
+    300
+}
+
+fn default_resolve() -> String {
+    "all".to_owned()
+}
+
+/// `[services.flapping]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlappingConfig {
+    /// More trigger/resolve cycles than this …
+    pub max_cycles: u32,
+    /// … within this many seconds make an alert flapping.
+    pub window_seconds: u64,
+}
+
+/// `[[services.maintenance]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceConfig {
+    /// RFC 3339.
+    pub starts_at: String,
+    /// RFC 3339.
+    pub ends_at: String,
+    /// Why.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl ServiceConfig {
+    /// The service's noise policy, or the problems in its settings.
+    pub fn noise(&self) -> Result<NoisePolicy, Vec<String>> {
+        let mut problems = Vec::new();
+        let name = self.name.get_ref();
+        let grouping = self.grouping.as_ref().map(|g| {
+            for f in &g.by {
+                if !rules::is_known_field(f) {
+                    problems.push(format!("service {name:?}: grouping by unknown field {f:?}"));
+                }
+            }
+            if g.by.is_empty() {
+                problems.push(format!("service {name:?}: grouping.by is empty"));
+            }
+            if g.resolve != "all" && g.resolve != "any" {
+                problems.push(format!("service {name:?}: grouping.resolve must be \"all\" or \"any\""));
+            }
+            Grouping {
+                by: g.by.clone(),
+                window: Duration::from_secs(g.window_seconds),
+                resolve_when_all_resolved: g.resolve != "any",
+            }
+        });
+        let flapping = self.flapping.as_ref().map(|f| {
+            if f.max_cycles == 0 || f.window_seconds == 0 {
+                problems.push(format!("service {name:?}: flapping needs max_cycles and window_seconds above 0"));
+            }
+            Flapping { max_cycles: f.max_cycles, window: Duration::from_secs(f.window_seconds) }
+        });
+        let mut maintenance = Vec::new();
+        for m in &self.maintenance {
+            match (Millis::parse_iso8601(&m.starts_at), Millis::parse_iso8601(&m.ends_at)) {
+                (Some(start), Some(end)) if start < end => maintenance.push((start, end)),
+                (Some(_), Some(_)) => {
+                    problems.push(format!("service {name:?}: a maintenance window ends before it starts"))
+                }
+                _ => problems.push(format!("service {name:?}: maintenance times must be RFC 3339")),
+            }
+        }
+        if self.rate_limit_per_minute == Some(0) {
+            problems.push(format!("service {name:?}: rate_limit_per_minute must be above 0"));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(NoisePolicy {
+            grouping,
+            pause: self.pause_seconds.map(Duration::from_secs),
+            flapping,
+            maintenance,
+            rate_limit_per_minute: self.rate_limit_per_minute.and_then(std::num::NonZeroU32::new),
+        })
+    }
 }
 
 /// A problem in the configuration file, with where it is.
@@ -172,6 +271,11 @@ impl Config {
                 err(s.name.span().start, "service name must not be empty".into());
             } else if names.insert(name, ()).is_some() {
                 err(s.name.span().start, format!("service {name:?} is defined twice"));
+            }
+            if let Err(problems) = s.noise() {
+                for p in problems {
+                    err(s.name.span().start, p);
+                }
             }
             if s.integration_keys.is_empty() {
                 err(s.name.span().start, format!("service {name:?} has no integration_keys"));
@@ -242,7 +346,11 @@ impl Config {
         let mut by_key = HashMap::new();
         let mut services = Vec::new();
         for s in &self.services {
-            let svc = ServiceRef { name: s.name.get_ref().clone(), urgency: s.urgency };
+            let svc = ServiceRef {
+                name: s.name.get_ref().clone(),
+                urgency: s.urgency,
+                noise: std::sync::Arc::new(s.noise().expect("services are checked when the file is parsed")),
+            };
             for k in &s.integration_keys {
                 by_key.insert(k.get_ref().clone(), svc.clone());
             }
@@ -281,29 +389,10 @@ fn compile_rule(
     }
     let mut matchers = Vec::new();
     for m in &r.matchers {
-        if !rules::is_known_field(&m.field) {
-            problems.push(format!(
-                "rule {name:?}: unknown field {:?} (one of {} or custom_details.<path>)",
-                m.field,
-                rules::FIELDS.join(", ")
-            ));
+        match m.compile() {
+            Ok(m) => matchers.push(m),
+            Err(e) => problems.push(format!("rule {name:?}: {e}")),
         }
-        let test = match (&m.equals, &m.one_of, &m.regex) {
-            (Some(v), None, None) => Test::Equals(v.clone()),
-            (None, Some(v), None) => Test::In(v.clone()),
-            (None, None, Some(re)) => match regex::Regex::new(re) {
-                Ok(re) => Test::Regex(re),
-                Err(e) => {
-                    problems.push(format!("rule {name:?}: invalid regex for {:?}: {e}", m.field));
-                    continue;
-                }
-            },
-            _ => {
-                problems.push(format!("rule {name:?}: match on {:?} needs exactly one of equals, in, regex", m.field));
-                continue;
-            }
-        };
-        matchers.push(Matcher { field: m.field.clone(), test });
     }
     if !problems.is_empty() {
         return Err(problems);

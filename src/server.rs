@@ -95,7 +95,16 @@ impl Ready {
         let listener = TcpListener::bind(&settings.listen)
             .await
             .map_err(|source| ServeError::Listen { addr: settings.listen.clone(), source })?;
-        let state = AppState { ingestor, store, directory: Arc::new(directory), metrics, sources, rules, dispatched };
+        let state = AppState {
+            ingestor,
+            store,
+            directory: Arc::new(directory),
+            metrics,
+            rate_limits: Default::default(),
+            sources,
+            rules,
+            dispatched,
+        };
         Ok(Ready { listener, state, writer, worker })
     }
 
@@ -107,20 +116,54 @@ impl Ready {
     /// Serves until `shutdown` completes, then finishes in-flight requests and drains the writer.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
         let addr = self.local_addr();
-        let (stop_worker, stopped) = watch::channel(false);
-        let worker = self.worker.map(|w| w.spawn(self.state.dispatched.clone(), stopped));
+        let (stop, stopped) = watch::channel(false);
+        let worker = self.worker.map(|w| w.spawn(self.state.dispatched.clone(), stopped.clone()));
+        let releaser = spawn_releaser(&self.state, stopped);
         let app = router(self.state);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|source| ServeError::Listen { addr: addr.to_string(), source })?;
-        // Every handle to the writer was in the router, now dropped: the writer drains and ends.
-        let _ = self.writer.await;
         // Deliveries in flight finish; undelivered dispatches stay in the outbox for the next start.
-        let _ = stop_worker.send(true);
+        let _ = stop.send(true);
+        if let Some(r) = releaser {
+            let _ = r.await;
+        }
+        // Every handle to the writer is gone now (router and releaser): the writer drains and ends.
+        let _ = self.writer.await;
         if let Some(w) = worker {
             let _ = w.await;
         }
         Ok(())
     }
+}
+
+/// Every second, opens the incidents of held alerts whose pause is over and resolves flapping
+/// incidents that went quiet — for services configured with a pause or flap detection.
+fn spawn_releaser(state: &AppState, mut stop: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
+    let services: Vec<_> = state
+        .directory
+        .services()
+        .iter()
+        .filter(|s| s.noise.pause.is_some() || s.noise.flapping.is_some())
+        .cloned()
+        .collect();
+    if services.is_empty() {
+        return None;
+    }
+    let ingestor = state.ingestor.clone();
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            let command =
+                crate::store::Command::Release { services: services.clone(), now: crate::domain::Millis::now() };
+            if let Err(e) = ingestor.submit(command).await {
+                tracing::warn!(error = %e, "could not release held alerts");
+            }
+        }
+    }))
 }

@@ -138,7 +138,7 @@ impl PagerDutySource {
             .clone()
             .or_else(|| pd_service.map(str::to_owned))
             .unwrap_or_else(|| format!("pagerduty-{source}"));
-        ServiceRef { name, urgency: UrgencyRule::High }
+        ServiceRef::new(name, UrgencyRule::High)
     }
 }
 
@@ -259,10 +259,7 @@ impl TicketSourceConfig {
             checks: vec![check],
             tracker,
             labels: self.labels.clone(),
-            service: ServiceRef {
-                name: self.service.clone().unwrap_or_else(|| name.to_owned()),
-                urgency: UrgencyRule::Low,
-            },
+            service: ServiceRef::new(self.service.clone().unwrap_or_else(|| name.to_owned()), UrgencyRule::Low),
             severity: self.severity.unwrap_or(Severity::Warning),
             wait: self.wait_for_session.then(|| Duration::from_secs(self.wait_seconds.unwrap_or(30).min(120))),
         })

@@ -4,6 +4,9 @@
 //!   every dedup key has at most one open incident.
 //! - One instance is SIGKILLed while it is starting Devin sessions; the other picks its dispatches up once their
 //!   leases expire, and every (incident, rule, transition) ends with exactly one Devin session.
+//! - Acknowledge and resolve events for one alert racing through the two instances take effect as in some serial
+//!   order, as they do on one instance.
+//! - Two instances' group commits over the same alerts both commit (no deadlock).
 //! - Instances starting together against an empty database (racing to migrate it) both come up.
 //!
 //! Needs PostgreSQL (see `common/databases.rs`); `FIREHOUSE_TEST_SKIP_POSTGRES=1` skips these tests.
@@ -37,6 +40,8 @@ const TASKS: usize = 8;
 const ROUNDS: usize = 3;
 /// Each trigger of a round is sent this many times to EACH instance, all at once.
 const DUPLICATES: usize = 3;
+/// Keys triggered last, all at once through both instances: new incidents whose dispatches are in flight right after.
+const BURST: usize = 40;
 /// The lease in the configuration: a dead instance's dispatches are claimed again after it.
 const LEASE: Duration = Duration::from_secs(3);
 
@@ -82,7 +87,11 @@ fn write_config(dir: &Path, text: &str) -> String {
 }
 
 fn dedup_key(k: usize) -> String {
-    format!("multi/{k:02}")
+    if k < KEYS {
+        format!("multi/{k:02}")
+    } else {
+        format!("multi/burst-{k:03}")
+    }
 }
 
 /// Whether round `round` acknowledges key `k` (to both instances at once, racing with more triggers).
@@ -109,6 +118,10 @@ struct Expected {
 fn expected(k: usize) -> Expected {
     let mut e = Expected::default();
     let add = |e: &mut Expected, action: &str, n: usize| *e.sent.entry(action.to_owned()).or_default() += n;
+    if k >= KEYS {
+        add(&mut e, "trigger", 2 * DUPLICATES);
+        return Expected { incidents: 1, open: Some("triggered"), ..e };
+    }
     for round in 0..ROUNDS {
         add(&mut e, "trigger", 2 * DUPLICATES);
         if e.open.is_none() {
@@ -174,7 +187,7 @@ impl Tally {
     }
 }
 
-/// Sends `bodies[i]` to `bases[i]`, all at the same moment.
+/// Sends each body to its instance, all at the same moment.
 async fn wave(client: &reqwest::Client, tally: &mut Tally, sends: Vec<(&str, Value)>) {
     let results = futures::future::join_all(sends.iter().map(|(base, body)| send(client, base, body))).await;
     let bodies: Vec<Value> = sends.into_iter().map(|(_, b)| b).collect();
@@ -268,7 +281,7 @@ async fn two_instances_on_one_database_store_every_event_once_and_survive_a_kill
     let Some(db) = TestDb::new(Backend::Postgres).await else { return };
     let started = Instant::now();
     let devin = DevinStandIn::start(TOKEN, ORG).await;
-    let expectations: BTreeMap<String, Expected> = (0..KEYS).map(|k| (dedup_key(k), expected(k))).collect();
+    let expectations: BTreeMap<String, Expected> = (0..KEYS + BURST).map(|k| (dedup_key(k), expected(k))).collect();
     let incidents_expected: usize = expectations.values().map(|e| e.incidents).sum();
     // Devin is slow for every create, so dispatches are in flight whenever an instance dies: most creates answer
     // after 600 ms (inside the 1 s client timeout), every third creates the session at once and answers too late.
@@ -306,52 +319,47 @@ async fn two_instances_on_one_database_store_every_event_once_and_survive_a_kill
     for s in senders {
         tally.merge(s.await.unwrap());
     }
+
+    // A last burst of new keys through both instances at once: their dispatches go out right after.
+    let burst: Vec<(&str, Value)> = (KEYS..KEYS + BURST)
+        .flat_map(|k| {
+            let trigger = v2_trigger(KEY, &dedup_key(k), "Burst");
+            let (a, b) = (bases[0].as_str(), bases[1].as_str());
+            (0..DUPLICATES).flat_map(move |_| [(a, trigger.clone()), (b, trigger.clone())])
+        })
+        .collect();
+    wave(&client, &mut tally, burst).await;
     let intake = started.elapsed();
     assert!(tally.failures.is_empty(), "{} events were not accepted: {:#?}", tally.failures.len(), tally.failures);
     for (key, e) in &expectations {
         assert_eq!(tally.accepted.get(key), Some(&e.sent), "202s for {key}");
     }
 
-    // 2. SIGKILL an instance the moment it has just sent a create that will not be answered for a while.
+    // 2. SIGKILL an instance while Devin has not answered some of its creates (it is waiting for them).
     let kill_deadline = Instant::now() + Duration::from_secs(15);
-    let mut seen: HashSet<usize> = devin.creates().iter().enumerate().map(|(i, _)| i).collect();
-    let (victim, in_flight) = loop {
+    let (victim, in_flight, answer_lost) = loop {
         let requests = devin.requests();
-        let creates: Vec<(usize, &Recorded)> =
-            requests.iter().filter(|r| r.is_create()).enumerate().filter(|(_, r)| r.status == 0).collect();
-        let fresh: Vec<&Recorded> = creates.iter().filter(|(i, _)| !seen.contains(i)).map(|(_, r)| *r).collect();
-        if let Some(victim) = fresh.first().and_then(|r| instance_of(r)) {
-            let v = names.iter().position(|n| *n == victim).expect("a known instance");
+        let waiting: Vec<(String, String)> = requests
+            .iter()
+            .filter(|r| r.is_create() && r.status == 0)
+            .filter_map(|r| Some((instance_of(r)?, create_tag(r)?)))
+            .filter(|(_, tag)| !looked_up(&requests, tag))
+            .collect();
+        if let Some((victim, _)) = waiting.first() {
+            let v = names.iter().position(|n| n == victim).expect("a known instance");
             servers[v].as_mut().unwrap().kill9();
-            // The victim's creates still unanswered and not yet looked up: it died waiting for them.
-            let in_flight: Vec<String> = creates
-                .iter()
-                .map(|(_, r)| *r)
-                .filter(|r| instance_of(r).as_deref() == Some(victim.as_str()))
-                .filter_map(create_tag)
-                .filter(|tag| !looked_up(&requests, tag))
-                .collect();
-            let fresh_tags: Vec<String> = fresh
-                .iter()
-                .filter(|r| instance_of(r).as_deref() == Some(victim.as_str()))
-                .filter_map(|r| create_tag(r))
-                .collect();
+            let in_flight: Vec<String> =
+                waiting.iter().filter(|(i, _)| i == victim).map(|(_, tag)| tag.clone()).collect();
             let created: HashSet<String> =
                 devin.sessions().iter().flat_map(|s| dispatch_tag_in(&s.tags)).map(str::to_owned).collect();
             let answer_lost = in_flight.iter().filter(|t| created.contains(*t)).count();
-            break (v, (in_flight, fresh_tags, answer_lost));
+            break (v, in_flight, answer_lost);
         }
-        seen.extend(creates.iter().map(|(i, _)| *i));
-        assert!(
-            Instant::now() < kill_deadline,
-            "no Devin create went out after the intake: nothing to kill mid-dispatch"
-        );
+        assert!(Instant::now() < kill_deadline, "no Devin create in flight after the intake: nothing to kill");
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
     let killed_at = started.elapsed();
-    let (in_flight, fresh, answer_lost) = in_flight;
     let survivor = &bases[1 - victim];
-    assert!(!fresh.is_empty());
 
     // 3. The survivor delivers everything, the dead instance's leased dispatches once their leases expire.
     let settle_deadline = Instant::now() + LEASE + Duration::from_secs(25);
@@ -428,16 +436,14 @@ async fn two_instances_on_one_database_store_every_event_once_and_survive_a_kill
         let tag = dispatch_tag(d["dispatch_key"].as_str().unwrap());
         let ids = by_tag.get(&tag).unwrap_or_else(|| panic!("no Devin session for dispatch {d}"));
         assert_eq!(d["result"]["session_id"].as_str(), Some(ids[0].as_str()), "{d}");
-        if fresh.contains(&tag) {
-            // The dead instance had just sent its create when it died, and never recorded the attempt: the survivor
-            // claimed the dispatch again once the lease expired.
+        if in_flight.contains(&tag) {
+            // The dead instance was waiting for this create when it died and never recorded the attempt: the
+            // survivor claimed the dispatch again once the lease expired, and found the session before creating one.
             assert!(d["attempts"].as_i64().unwrap() >= 2, "{d}");
-        }
-        if in_flight.contains(&tag) && d["attempts"].as_i64().unwrap() >= 2 {
             reclaimed += 1;
         }
     }
-    assert!(reclaimed >= fresh.len(), "{reclaimed} re-claimed; in flight at the kill: {in_flight:?}");
+    assert_eq!(reclaimed, in_flight.len(), "in flight at the kill: {in_flight:?}");
 
     eprintln!(
         "multi_instance: {} events, {incidents_expected} incidents, intake {intake:?}; killed {} at {killed_at:?} with \
@@ -451,13 +457,153 @@ async fn two_instances_on_one_database_store_every_event_once_and_survive_a_kill
     drop(servers);
 }
 
+/// Acknowledge and resolve events for one alert arriving at two instances at the same moment must take effect as in
+/// SOME serial order of the two, as they do on one instance:
+/// - acknowledge + resolve: resolved either way (acknowledge then resolve, or resolve then a dropped acknowledge), so a
+///   later trigger opens exactly one new incident;
+/// - acknowledge + acknowledge: one `acknowledged`, then one `unchanged`;
+/// - resolve + resolve: one `resolved`, then one dropped (no open alert; not on the incident's timeline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lifecycle_events_racing_on_two_instances_take_effect_in_some_serial_order() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(dir.path(), &services_only());
+    let servers: Vec<BinaryServer> =
+        (0..2).map(|_| BinaryServer::start_with(dir.path(), &db.url, &["--config", &config_path], &[])).collect();
+    let bases = [servers[0].base.as_str(), servers[1].base.as_str()];
+    let client = reqwest::Client::new();
+    const PER_SCENARIO: usize = 40;
+    const RACERS: usize = 8;
+    let scenarios = [
+        ("ack-resolve", ["acknowledge", "resolve"]),
+        ("ack-ack", ["acknowledge", "acknowledge"]),
+        ("resolve-resolve", ["resolve", "resolve"]),
+    ];
+    let keys = |name: &str| -> Vec<(usize, String)> {
+        (0..PER_SCENARIO).map(|i| (i, format!("race/{name}/{i:02}"))).collect()
+    };
+
+    // Open every alert, then race each pair of events through the two instances: several senders, each sending its
+    // pairs one after another, the two events of a pair at the same moment.
+    let mut tally = Tally::default();
+    let opens =
+        scenarios.iter().flat_map(|(name, _)| keys(name)).map(|(i, k)| (bases[i % 2], v2_trigger(KEY, &k, "Race")));
+    wave(&client, &mut tally, opens.collect()).await;
+    let pairs: Vec<(usize, String, [&'static str; 2])> = (0..PER_SCENARIO)
+        .flat_map(|i| scenarios.iter().map(move |(name, actions)| (i, format!("race/{name}/{i:02}"), *actions)))
+        .collect();
+    let racers: Vec<_> = (0..RACERS)
+        .map(|r| {
+            let mine: Vec<_> = pairs.iter().skip(r).step_by(RACERS).cloned().collect();
+            let (client, bases) = (client.clone(), bases.map(str::to_owned));
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                for (i, key, [first, second]) in mine {
+                    let (x, y) = (bases[i % 2].as_str(), bases[1 - i % 2].as_str());
+                    let pair = vec![(x, v2_action(KEY, &key, first)), (y, v2_action(KEY, &key, second))];
+                    wave(&client, &mut tally, pair).await;
+                }
+                tally
+            })
+        })
+        .collect();
+    for r in racers {
+        tally.merge(r.await.unwrap());
+    }
+    assert!(tally.failures.is_empty(), "{:#?}", tally.failures);
+
+    let mut wrong = Vec::new();
+    for (name, _) in &scenarios {
+        for (_, key) in keys(name) {
+            let incidents = all_incidents(&client, bases[0], &format!("dedup_key={key}")).await;
+            assert_eq!(incidents.len(), 1, "{key}: {incidents:#?}");
+            let detail = get_json(&client, &format!("{}/api/v1/incidents/{}", bases[0], incidents[0]["number"])).await;
+            let outcomes: Vec<&str> =
+                detail["timeline"].as_array().unwrap().iter().map(|t| t["outcome"].as_str().unwrap()).collect();
+            let status = detail["status"].as_str().unwrap();
+            let count = |o: &str| outcomes.iter().filter(|x| **x == o).count();
+            let serial = match *name {
+                "ack-resolve" => status == "resolved",
+                "ack-ack" => count("acknowledged") == 1 && count("unchanged") == 1,
+                _ => status == "resolved" && count("resolved") == 1,
+            };
+            if !serial {
+                wrong.push(format!("{key}: incident {status}, timeline {outcomes:?}"));
+            }
+        }
+    }
+    // Whatever happened, one more trigger must leave exactly one open incident per key.
+    let retrigger = scenarios
+        .iter()
+        .flat_map(|(name, _)| keys(name))
+        .map(|(i, k)| (bases[i % 2], v2_trigger(KEY, &k, "Again")))
+        .collect();
+    wave(&client, &mut tally, retrigger).await;
+    assert!(tally.failures.is_empty(), "{:#?}", tally.failures);
+    for (name, _) in &scenarios {
+        for (_, key) in keys(name) {
+            let open =
+                all_incidents(&client, bases[1], &format!("status=triggered,acknowledged&dedup_key={key}")).await;
+            if open.len() != 1 {
+                let statuses: Vec<&Value> = open.iter().map(|i| &i["status"]).collect();
+                wrong.push(format!("{key}: after one more trigger, {} open incidents {statuses:?}", open.len()));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} problems over {} racing pairs (no serial order of the two events gives these):\n{}",
+        wrong.len(),
+        scenarios.len() * PER_SCENARIO,
+        wrong.join("\n")
+    );
+}
+
+/// Two instances' group commits touching the same new alerts in opposite orders (each instance batches whatever its
+/// requests brought, in arrival order) must both commit. A deadlock aborts a whole batch: every request in it waits for
+/// PostgreSQL's deadlock timeout (1 s by default), then its commands are applied again one transaction each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_of_two_instances_over_the_same_alerts_both_commit() {
+    use firehouse::domain::{Millis, Protocol};
+    use firehouse::store::{self, Command};
+    use firehouse::wire::{events_v2, fields};
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let (one, two) = (store::open(&db.url).await.unwrap(), store::open(&db.url).await.unwrap());
+    let config = firehouse::config::Config::parse(&services_only(), Path::new("firehouse.toml")).unwrap();
+    let directory = config.directory();
+    one.sync_services(directory.services()).await.unwrap();
+    let rules = firehouse::domain::rules::RuleSet::default();
+    let trigger = |dedup: &str| {
+        let raw = v2_trigger(KEY, dedup, "Crossed").to_string();
+        let parsed = events_v2::parse(&fields::parse_object(raw.as_bytes()).unwrap(), None).unwrap();
+        Command::Alert {
+            service: directory.resolve(&parsed.integration_key).expect("a configured key"),
+            integration_key: parsed.integration_key,
+            protocol: Protocol::V2,
+            event: parsed.event,
+            raw,
+            received_at: Millis::now(),
+        }
+    };
+    for round in 0..5 {
+        let keys: Vec<String> = (0..20).map(|i| format!("crossed/{round}/{i:02}")).collect();
+        let forward: Vec<Command> = keys.iter().map(|k| trigger(k)).collect();
+        let backward: Vec<Command> = keys.iter().rev().map(|k| trigger(k)).collect();
+        let (a, b) = tokio::join!(one.apply(&forward, &rules), two.apply(&backward, &rules));
+        assert!(a.is_ok() && b.is_ok(), "round {round}: {:?} / {:?}", a.err(), b.err());
+    }
+}
+
+fn services_only() -> String {
+    format!("[[services]]\nname = \"payments\"\nintegration_keys = [\"{KEY}\"]\n")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_starting_together_on_an_empty_database_both_come_up() {
     for attempt in 0..3 {
         let Some(db) = TestDb::new(Backend::Postgres).await else { return };
         let dir = tempfile::tempdir().unwrap();
-        let config_path =
-            write_config(dir.path(), &format!("[[services]]\nname = \"payments\"\nintegration_keys = [\"{KEY}\"]\n"));
+        let config_path = write_config(dir.path(), &services_only());
         let (url, path, dir_path) = (db.url.clone(), config_path.clone(), dir.path().to_owned());
         // Both processes are spawned at the same moment, before either has touched the database.
         let servers = tokio::task::spawn_blocking(move || {

@@ -15,7 +15,7 @@ fn rules() -> firehouse::domain::rules::RuleSet {
 }
 
 fn service() -> ServiceRef {
-    ServiceRef { name: "payments".into(), urgency: UrgencyRule::Severity }
+    ServiceRef::new("payments", UrgencyRule::Severity)
 }
 
 fn alert_at(body: Value, at: i64) -> Command {
@@ -232,7 +232,7 @@ async fn services_sync_idempotently(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else { return };
     let s = open(&db).await;
     s.sync_services(&[service()]).await.unwrap();
-    s.sync_services(&[ServiceRef { name: "payments".into(), urgency: UrgencyRule::Low }]).await.unwrap();
+    s.sync_services(&[ServiceRef::new("payments", UrgencyRule::Low)]).await.unwrap();
     apply_one(&*s, trigger("k", "x", "critical")).await.unwrap();
 }
 

@@ -22,6 +22,14 @@ pub enum Transition {
     Reopened,
     /// An acknowledged incident went back to triggered (PagerDuty's `incident.unacknowledged`).
     Unacknowledged,
+    /// A new alert joined an open incident of its group instead of opening one (grouping).
+    Grouped,
+    /// The alert resolved; its incident stays open for its other alerts (grouping).
+    AlertResolved,
+    /// The alert resolved, but it is flapping: its incident is held open.
+    HeldOpen,
+    /// A new alert is waiting out its service's pause before it opens an incident.
+    Held,
     /// Accepted but already in that state (e.g. acknowledging an acknowledged alert).
     Unchanged,
     /// Accepted and logged, but there was nothing to apply it to.
@@ -37,6 +45,10 @@ pub enum DropReason {
     Duplicate,
     /// A webhook event about nothing Firehouse mirrors (unknown type, another resource).
     Ignored,
+    /// A held alert resolved within its pause: it was transient and opened nothing.
+    Transient,
+    /// A silence or maintenance window matched: stored, but opens nothing and runs nothing.
+    Silenced,
 }
 
 impl Transition {
@@ -49,15 +61,27 @@ impl Transition {
             Transition::Resolved => "resolved",
             Transition::Reopened => "reopened",
             Transition::Unacknowledged => "unacknowledged",
+            Transition::Grouped => "grouped",
+            Transition::AlertResolved => "alert_resolved",
+            Transition::HeldOpen => "held_open",
+            Transition::Held => "held",
             Transition::Unchanged => "unchanged",
             Transition::Dropped(DropReason::NoOpenAlert) => "dropped",
             Transition::Dropped(DropReason::Duplicate) => "duplicate",
             Transition::Dropped(DropReason::Ignored) => "ignored",
+            Transition::Dropped(DropReason::Transient) => "transient",
+            Transition::Dropped(DropReason::Silenced) => "silenced",
         }
     }
 
     /// Every outcome word, for metrics that must list them up front.
-    pub const OUTCOMES: [&'static str; 10] = [
+    pub const OUTCOMES: [&'static str; 16] = [
+        "grouped",
+        "alert_resolved",
+        "held_open",
+        "held",
+        "transient",
+        "silenced",
         "opened",
         "appended",
         "acknowledged",
@@ -76,7 +100,13 @@ impl Transition {
             Transition::Opened | Transition::Reopened | Transition::Unacknowledged => Some(IncidentStatus::Triggered),
             Transition::Acknowledged => Some(IncidentStatus::Acknowledged),
             Transition::Resolved => Some(IncidentStatus::Resolved),
-            Transition::Appended | Transition::Unchanged | Transition::Dropped(_) => None,
+            Transition::Appended
+            | Transition::Unchanged
+            | Transition::Dropped(_)
+            | Transition::Grouped
+            | Transition::AlertResolved
+            | Transition::HeldOpen
+            | Transition::Held => None,
         }
     }
 }
@@ -182,6 +212,12 @@ mod tests {
             Transition::Dropped(DropReason::NoOpenAlert),
             Transition::Dropped(DropReason::Duplicate),
             Transition::Dropped(DropReason::Ignored),
+            Transition::Dropped(DropReason::Transient),
+            Transition::Dropped(DropReason::Silenced),
+            Transition::Grouped,
+            Transition::AlertResolved,
+            Transition::HeldOpen,
+            Transition::Held,
         ] {
             assert!(Transition::OUTCOMES.contains(&t.as_str()));
         }

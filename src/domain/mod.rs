@@ -7,6 +7,7 @@ pub mod change_event;
 pub mod external;
 pub mod incident;
 pub mod lifecycle;
+pub mod noise;
 pub mod prompt;
 pub mod rules;
 pub mod service;

@@ -29,6 +29,46 @@ impl Test {
     }
 }
 
+/// A matcher as written in the configuration or an API body: `field` and exactly one of
+/// `equals`, `in`, `regex`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatcherSpec {
+    /// The field (see [`FIELDS`]) or `custom_details.<path>`.
+    pub field: String,
+    /// Equal to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<String>,
+    /// One of.
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    pub one_of: Option<Vec<String>>,
+    /// Matches this regex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+}
+
+impl MatcherSpec {
+    /// The matcher, or why it is not one.
+    pub fn compile(&self) -> Result<Matcher, String> {
+        if !is_known_field(&self.field) {
+            return Err(format!(
+                "unknown field {:?} (one of {} or custom_details.<path>)",
+                self.field,
+                FIELDS.join(", ")
+            ));
+        }
+        let test = match (&self.equals, &self.one_of, &self.regex) {
+            (Some(v), None, None) => Test::Equals(v.clone()),
+            (None, Some(v), None) => Test::In(v.clone()),
+            (None, None, Some(re)) => {
+                Test::Regex(regex::Regex::new(re).map_err(|e| format!("invalid regex for {:?}: {e}", self.field))?)
+            }
+            _ => return Err(format!("match on {:?} needs exactly one of equals, in, regex", self.field)),
+        };
+        Ok(Matcher { field: self.field.clone(), test })
+    }
+}
+
 /// One field test.
 #[derive(Debug, Clone)]
 pub struct Matcher {
@@ -143,7 +183,8 @@ pub fn is_known_field(name: &str) -> bool {
 }
 
 impl Matcher {
-    fn matches(&self, facts: &Facts<'_>) -> bool {
+    /// Whether the matcher passes for these facts (absent fields never pass).
+    pub fn matches(&self, facts: &Facts<'_>) -> bool {
         if self.field == "labels" {
             return facts.labels.iter().any(|label| self.test.passes(label));
         }

@@ -78,6 +78,15 @@ pub struct ServiceRef {
     pub name: String,
     /// How its incidents get their urgency.
     pub urgency: UrgencyRule,
+    /// How its alerts' noise is reduced.
+    pub noise: std::sync::Arc<super::noise::NoisePolicy>,
+}
+
+impl ServiceRef {
+    /// A service without noise reduction.
+    pub fn new(name: impl Into<String>, urgency: UrgencyRule) -> Self {
+        ServiceRef { name: name.into(), urgency, noise: Default::default() }
+    }
 }
 
 #[cfg(test)]
@@ -146,7 +155,7 @@ impl ServiceDirectory {
     /// The service an integration key belongs to, or `None` when the key is unknown.
     pub fn resolve(&self, key: &IntegrationKey) -> Option<ServiceRef> {
         match self {
-            ServiceDirectory::Open => Some(ServiceRef { name: key.fingerprint(), urgency: UrgencyRule::High }),
+            ServiceDirectory::Open => Some(ServiceRef::new(key.fingerprint(), UrgencyRule::High)),
             ServiceDirectory::Configured { by_key, .. } => by_key.get(key.expose()).cloned(),
         }
     }
@@ -180,7 +189,7 @@ mod directory_tests {
 
     #[test]
     fn configured_mode_knows_only_its_keys() {
-        let svc = ServiceRef { name: "payments".into(), urgency: UrgencyRule::Severity };
+        let svc = ServiceRef::new("payments", UrgencyRule::Severity);
         let d = ServiceDirectory::Configured {
             by_key: [("k1".to_owned(), svc.clone())].into_iter().collect(),
             services: vec![svc.clone()],

@@ -19,6 +19,13 @@ pub enum IntakeError {
     NotStored,
     /// 503: shutting down; the sender should retry.
     Unavailable,
+    /// Over the integration key's rate limit: 429 on v2, 403 on v1 (PagerDuty's codes).
+    Throttled {
+        /// Whether the event came as v1.
+        v1: bool,
+        /// When to retry.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl From<crate::wire::InvalidEvent> for IntakeError {
@@ -43,6 +50,7 @@ impl IntakeError {
             IntakeError::Invalid(_) => "invalid",
             IntakeError::TooLarge(_) => "too_large",
             IntakeError::NotStored | IntakeError::Unavailable => "error",
+            IntakeError::Throttled { .. } => "throttled",
         }
     }
 }
@@ -56,6 +64,11 @@ impl IntoResponse for IntakeError {
             }
             IntakeError::NotStored => (StatusCode::INTERNAL_SERVER_ERROR, Json(response::not_stored())).into_response(),
             IntakeError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, Json(response::not_stored())).into_response(),
+            IntakeError::Throttled { v1, retry_after } => {
+                let status = if v1 { StatusCode::FORBIDDEN } else { StatusCode::TOO_MANY_REQUESTS };
+                let secs = retry_after.as_secs().max(1).to_string();
+                (status, [(axum::http::header::RETRY_AFTER, secs)], Json(response::throttled())).into_response()
+            }
         }
     }
 }

@@ -86,6 +86,12 @@ async fn accept_alert(
     bytes: Bytes,
 ) -> Result<Response, IntakeError> {
     let service = state.directory.resolve(&alert.integration_key).ok_or_else(|| unknown_key(key_field))?;
+    if let Some(per_minute) = service.noise.rate_limit_per_minute {
+        state
+            .rate_limits
+            .check(alert.integration_key.expose(), per_minute)
+            .map_err(|retry_after| IntakeError::Throttled { v1: protocol == Protocol::V1, retry_after })?;
+    }
     let dedup_key = alert.event.dedup_key.clone();
     let command = Command::Alert {
         service,

@@ -6,6 +6,9 @@ pub mod health;
 pub mod incidents;
 pub mod intake;
 pub mod metrics;
+pub mod rate_limit;
+pub mod silences;
+pub mod ui;
 pub mod webhooks;
 
 use crate::domain::ServiceDirectory;
@@ -28,6 +31,8 @@ pub struct AppState {
     pub directory: Arc<ServiceDirectory>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Per-integration-key rate limits.
+    pub rate_limits: Arc<rate_limit::RateLimits>,
     /// Inbound webhook sources.
     pub sources: Arc<crate::sources::Sources>,
     /// The rules (and how long dispatches are retried).
@@ -53,8 +58,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/dispatches/{id}/retry", post(dispatches::retry))
         .route("/webhooks/pagerduty/{source}", post(webhooks::pagerduty))
         .route("/webhooks/tickets/{source}", post(webhooks::tickets))
+        .route("/api/v1/silences", get(silences::list).post(silences::create))
+        .route("/api/v1/silences/{id}", axum::routing::delete(silences::expire))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::scrape))
+        .merge(ui::routes())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track_latency))
         .layer(TraceLayer::new_for_http())

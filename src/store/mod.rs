@@ -13,7 +13,7 @@ pub mod sqlite;
 
 pub use records::{
     ChangeQuery, DispatchQuery, DispatchRecord, DispatchStatus, DispatchUpdate, IncidentPage, IncidentQuery,
-    StoredChange, TimelineEntry,
+    SilenceRecord, StoredChange, TimelineEntry,
 };
 
 use crate::domain::external::{PagerDutyEvent, Ticket};
@@ -87,6 +87,14 @@ pub enum Command {
         /// When Firehouse received it.
         received_at: Millis,
     },
+    /// Opens the incidents of held alerts whose pause is over, and resolves flapping incidents
+    /// that have been quiet for their window. Submitted periodically (and by tests with fixed clocks).
+    Release {
+        /// The services with a pause or flap detection.
+        services: Vec<ServiceRef>,
+        /// The time to release at.
+        now: Millis,
+    },
     /// An operator acknowledging or resolving an incident.
     Manual {
         /// Which incident.
@@ -98,6 +106,20 @@ pub enum Command {
         /// When.
         received_at: Millis,
     },
+}
+
+impl Command {
+    /// When it happened (for `Release`, the time it releases at).
+    pub fn received_at(&self) -> Millis {
+        match self {
+            Command::Alert { received_at, .. }
+            | Command::Change { received_at, .. }
+            | Command::Mirror { received_at, .. }
+            | Command::Ticket { received_at, .. }
+            | Command::Manual { received_at, .. } => *received_at,
+            Command::Release { now, .. } => *now,
+        }
+    }
 }
 
 /// How an API caller names an incident: by id or by number.
@@ -199,6 +221,12 @@ pub trait Store: Send + Sync + 'static {
     async fn get_dispatch(&self, id: i64) -> Result<Option<DispatchRecord>, StoreError>;
     /// Puts a dead dispatch back in the queue with a new deadline; returns whether it was dead.
     async fn retry_dispatch(&self, id: i64, now: Millis, deadline: Millis) -> Result<bool, StoreError>;
+    /// Creates a silence (its matchers already checked); returns it.
+    async fn create_silence(&self, silence: &SilenceRecord) -> Result<SilenceRecord, StoreError>;
+    /// Silences ending after `now` (`None`: all), newest first.
+    async fn list_silences(&self, active_at: Option<Millis>) -> Result<Vec<SilenceRecord>, StoreError>;
+    /// Ends a silence now; returns whether it existed and was not over.
+    async fn expire_silence(&self, id: i64, now: Millis) -> Result<bool, StoreError>;
 }
 
 /// Opens the store a database URL names, creating and migrating it as needed.

@@ -182,3 +182,30 @@ pub struct DispatchUpdate {
     /// Now.
     pub at: Millis,
 }
+
+/// A silence as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct SilenceRecord {
+    /// Its id.
+    pub id: i64,
+    /// Every matcher must match.
+    pub matchers: Vec<crate::domain::rules::MatcherSpec>,
+    /// From (inclusive).
+    pub starts_at: Millis,
+    /// Until (exclusive).
+    pub ends_at: Millis,
+    /// Who created it.
+    pub created_by: String,
+    /// Why.
+    pub comment: String,
+    /// When it was created.
+    pub created_at: Millis,
+}
+
+impl SilenceRecord {
+    /// The domain's silence; `None` when a stored matcher no longer compiles.
+    pub fn compile(&self) -> Option<crate::domain::noise::Silence> {
+        let matchers = self.matchers.iter().map(|m| m.compile().ok()).collect::<Option<Vec<_>>>()?;
+        Some(crate::domain::noise::Silence { id: self.id, matchers, starts_at: self.starts_at, ends_at: self.ends_at })
+    }
+}

@@ -23,9 +23,10 @@ macro_rules! sql_backend {
         use sqlx::{QueryBuilder, Row};
         use std::str::FromStr;
         use $crate::domain::rules::RuleSet;
-        use $crate::domain::{AlertEvent, ChangeEvent, Incident, IncidentStatus, Millis, ServiceRef};
+        use $crate::domain::{ChangeEvent, Incident, IncidentStatus, Millis, ServiceRef};
         use $crate::store::apply::{
-            apply_command, IncidentFacts, IncidentHead, IngestTx, NewDispatch, NewEvent, NewIncident, OpenAlert,
+            apply_command, ApplyContext, HeldAlert, IncidentFacts, IncidentHead, IngestTx, NewDispatch, NewEvent,
+            NewIncident, OpenAlert,
         };
         use $crate::store::records::{
             ChangeQuery, DispatchQuery, DispatchRecord, DispatchUpdate, IncidentPage, IncidentQuery, StoredChange,
@@ -44,10 +45,13 @@ macro_rules! sql_backend {
             async fn apply(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError> {
                 let mut tx = self.writer.begin_with($begin).await?;
                 let mut results = Vec::with_capacity(batch.len());
+                let earliest = batch.iter().map(Command::received_at).min().unwrap_or(Millis(i64::MAX));
+                let silences = active_silences(&mut tx, earliest).await?;
+                let ctx = ApplyContext { rules, silences: &silences };
                 {
                     let mut w = Tx(&mut tx);
                     for cmd in batch {
-                        results.push(apply_command(&mut w, cmd, rules).await?);
+                        results.push(apply_command(&mut w, cmd, &ctx).await?);
                     }
                 }
                 tx.commit().await?;
@@ -195,6 +199,86 @@ macro_rules! sql_backend {
                 tx.commit().await?;
                 Ok(n == 1)
             }
+
+            async fn create_silence(
+                &self,
+                si: &$crate::store::SilenceRecord,
+            ) -> Result<$crate::store::SilenceRecord, StoreError> {
+                let mut tx = self.writer.begin_with($begin).await?;
+                let row = sqlx::query(&format!(
+                    "INSERT INTO silences (matchers, starts_at, ends_at, created_by, comment, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {SILENCE_COLUMNS}"
+                ))
+                .bind(serde_json::to_string(&si.matchers).expect("matchers serialize"))
+                .bind(si.starts_at.0)
+                .bind(si.ends_at.0)
+                .bind(&si.created_by)
+                .bind(&si.comment)
+                .bind(si.created_at.0)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(silence_from_row(&row)?)
+            }
+
+            async fn list_silences(
+                &self,
+                active_at: Option<Millis>,
+            ) -> Result<Vec<$crate::store::SilenceRecord>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {SILENCE_COLUMNS} FROM silences WHERE ends_at > $1 ORDER BY id DESC LIMIT 500"
+                ))
+                .bind(active_at.map_or(i64::MIN, |m| m.0))
+                .fetch_all(&self.readers)
+                .await?;
+                Ok(rows.iter().map(silence_from_row).collect::<Result<Vec<_>, _>>()?)
+            }
+
+            async fn expire_silence(&self, id: i64, now: Millis) -> Result<bool, StoreError> {
+                let mut tx = self.writer.begin_with($begin).await?;
+                let n = sqlx::query("UPDATE silences SET ends_at = $1 WHERE id = $2 AND ends_at > $1")
+                    .bind(now.0)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+        }
+
+        /// Silences that have not ended by `since` (a batch checks each command at its own time).
+        async fn active_silences(
+            conn: &mut $conn,
+            since: Millis,
+        ) -> Result<Vec<$crate::domain::noise::Silence>, sqlx::Error> {
+            let rows = sqlx::query(&format!("SELECT {SILENCE_COLUMNS} FROM silences WHERE ends_at > $1"))
+                .bind(since.0)
+                .fetch_all(&mut *conn)
+                .await?;
+            let mut silences = Vec::with_capacity(rows.len());
+            for r in &rows {
+                match silence_from_row(r)?.compile() {
+                    Some(s) => silences.push(s),
+                    None => tracing::warn!("a stored silence no longer compiles; it is ignored"),
+                }
+            }
+            Ok(silences)
+        }
+
+        const SILENCE_COLUMNS: &str = "id, matchers, starts_at, ends_at, created_by, comment, created_at";
+
+        fn silence_from_row(r: &$row) -> Result<$crate::store::SilenceRecord, sqlx::Error> {
+            let matchers: String = r.try_get("matchers")?;
+            Ok($crate::store::SilenceRecord {
+                id: r.try_get("id")?,
+                matchers: serde_json::from_str(&matchers).map_err(|e| sqlx::Error::Decode(e.into()))?,
+                starts_at: Millis(r.try_get("starts_at")?),
+                ends_at: Millis(r.try_get("ends_at")?),
+                created_by: r.try_get("created_by")?,
+                comment: r.try_get("comment")?,
+                created_at: Millis(r.try_get("created_at")?),
+            })
         }
 
         const DISPATCH_COLUMNS: &str = "id, dispatch_key, incident_number, rule, action, transition, status, \
@@ -270,7 +354,7 @@ macro_rules! sql_backend {
                 &mut self,
                 incident_number: i64,
                 integration_key: &str,
-                event: &AlertEvent,
+                dedup_key: &str,
                 at: Millis,
             ) -> Result<Option<i64>, sqlx::Error> {
                 let row = sqlx::query(
@@ -279,7 +363,7 @@ macro_rules! sql_backend {
                 )
                 .bind(incident_number)
                 .bind(integration_key)
-                .bind(event.dedup_key.as_str())
+                .bind(dedup_key)
                 .bind(at.0)
                 .fetch_optional(&mut *self.0)
                 .await?;
@@ -291,9 +375,9 @@ macro_rules! sql_backend {
                 sqlx::query(
                     "INSERT INTO incidents (number, id, service, status, dedup_key, title, severity, urgency, \
                      source, component, grp, class, details, created_at, updated_at, origin, origin_source, \
-                     external_id, external_url, description, labels) \
+                     external_id, external_url, description, labels, group_key) \
                      VALUES ($1, $2, $3, 'triggered', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, \
-                     $16, $17, $18, $19)",
+                     $16, $17, $18, $19, $20)",
                 )
                 .bind(n.number)
                 .bind(n.id)
@@ -314,9 +398,181 @@ macro_rules! sql_backend {
                 .bind(n.external_url)
                 .bind(n.description)
                 .bind(labels)
+                .bind(n.group_key)
                 .execute(&mut *self.0)
                 .await?;
                 Ok(())
+            }
+
+            async fn held_alert(
+                &mut self,
+                integration_key: &str,
+                dedup_key: &str,
+            ) -> Result<Option<HeldAlert>, sqlx::Error> {
+                let row = sqlx::query(&format!(
+                    "SELECT {HELD_COLUMNS} FROM held_alerts WHERE integration_key = $1 AND dedup_key = $2"
+                ))
+                .bind(integration_key)
+                .bind(dedup_key)
+                .fetch_optional(&mut *self.0)
+                .await?;
+                row.as_ref().map(held_from_row).transpose()
+            }
+
+            async fn insert_held(&mut self, h: &HeldAlert) -> Result<i64, sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO held_alerts (integration_key, dedup_key, service, urgency, title, severity, source, \
+                     component, grp, class, details, received_at, opens_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                )
+                .bind(&h.integration_key)
+                .bind(&h.dedup_key)
+                .bind(&h.service)
+                .bind(h.urgency.as_str())
+                .bind(&h.title)
+                .bind(h.severity.as_str())
+                .bind(&h.source)
+                .bind(&h.component)
+                .bind(&h.group)
+                .bind(&h.class)
+                .bind(h.details.as_ref().map(|d| d.to_string()))
+                .bind(h.received_at.0)
+                .bind(h.opens_at.0)
+                .fetch_one(&mut *self.0)
+                .await?
+                .try_get(0)
+            }
+
+            async fn delete_held(&mut self, id: i64) -> Result<(), sqlx::Error> {
+                sqlx::query("DELETE FROM held_alerts WHERE id = $1").bind(id).execute(&mut *self.0).await?;
+                Ok(())
+            }
+
+            async fn due_held(&mut self, now: Millis) -> Result<Vec<HeldAlert>, sqlx::Error> {
+                let rows =
+                    sqlx::query(&format!("SELECT {HELD_COLUMNS} FROM held_alerts WHERE opens_at <= $1 ORDER BY id"))
+                        .bind(now.0)
+                        .fetch_all(&mut *self.0)
+                        .await?;
+                rows.iter().map(held_from_row).collect()
+            }
+
+            async fn adopt_held_events(
+                &mut self,
+                held_id: i64,
+                incident_number: i64,
+                alert_id: i64,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query(
+                    "UPDATE events SET incident_number = $1, alert_id = $2, held_alert_id = NULL \
+                     WHERE held_alert_id = $3",
+                )
+                .bind(incident_number)
+                .bind(alert_id)
+                .bind(held_id)
+                .execute(&mut *self.0)
+                .await?;
+                Ok(())
+            }
+
+            async fn group_incident(
+                &mut self,
+                service: &str,
+                group_key: &str,
+                since: Millis,
+            ) -> Result<Option<IncidentHead>, sqlx::Error> {
+                let row = sqlx::query(
+                    "SELECT number, id, service, status FROM incidents WHERE service = $1 AND group_key = $2 \
+                     AND status <> 'resolved' AND created_at >= $3 ORDER BY number DESC LIMIT 1",
+                )
+                .bind(service)
+                .bind(group_key)
+                .bind(since.0)
+                .fetch_optional(&mut *self.0)
+                .await?;
+                row.as_ref().map(head_from_row).transpose()
+            }
+
+            async fn flapping_incident(
+                &mut self,
+                integration_key: &str,
+                dedup_key: &str,
+            ) -> Result<Option<IncidentHead>, sqlx::Error> {
+                let row = sqlx::query(
+                    "SELECT i.number, i.id, i.service, i.status FROM incidents i \
+                     JOIN alerts a ON a.incident_number = i.number \
+                     WHERE a.integration_key = $1 AND a.dedup_key = $2 AND i.flapping = 1 AND i.status <> 'resolved' \
+                     ORDER BY i.number DESC LIMIT 1",
+                )
+                .bind(integration_key)
+                .bind(dedup_key)
+                .fetch_optional(&mut *self.0)
+                .await?;
+                row.as_ref().map(head_from_row).transpose()
+            }
+
+            async fn resolved_since(
+                &mut self,
+                integration_key: &str,
+                dedup_key: &str,
+                since: Millis,
+            ) -> Result<i64, sqlx::Error> {
+                sqlx::query(
+                    "SELECT COUNT(*) FROM alerts WHERE integration_key = $1 AND dedup_key = $2 AND resolved_at >= $3",
+                )
+                .bind(integration_key)
+                .bind(dedup_key)
+                .bind(since.0)
+                .fetch_one(&mut *self.0)
+                .await?
+                .try_get(0)
+            }
+
+            async fn set_flapping(&mut self, incident_number: i64, at: Millis) -> Result<(), sqlx::Error> {
+                sqlx::query("UPDATE incidents SET flapping = 1, updated_at = $1 WHERE number = $2")
+                    .bind(at.0)
+                    .bind(incident_number)
+                    .execute(&mut *self.0)
+                    .await?;
+                Ok(())
+            }
+
+            async fn quiet_flapping(&mut self, service: &str, quiet_since: Millis) -> Result<Vec<i64>, sqlx::Error> {
+                let rows = sqlx::query(
+                    "SELECT i.number FROM incidents i WHERE i.service = $1 AND i.flapping = 1 \
+                     AND i.status <> 'resolved' \
+                     AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.incident_number = i.number \
+                                     AND (a.status <> 'resolved' OR a.resolved_at >= $2))",
+                )
+                .bind(service)
+                .bind(quiet_since.0)
+                .fetch_all(&mut *self.0)
+                .await?;
+                rows.iter().map(|r| r.try_get(0)).collect()
+            }
+
+            async fn set_alert_status(
+                &mut self,
+                alert_id: i64,
+                status: IncidentStatus,
+                at: Millis,
+            ) -> Result<(), sqlx::Error> {
+                let resolved_at = (status == IncidentStatus::Resolved).then_some(at.0);
+                sqlx::query("UPDATE alerts SET status = $1, resolved_at = $2 WHERE id = $3")
+                    .bind(status.as_str())
+                    .bind(resolved_at)
+                    .bind(alert_id)
+                    .execute(&mut *self.0)
+                    .await?;
+                Ok(())
+            }
+
+            async fn open_alert_count(&mut self, incident_number: i64) -> Result<i64, sqlx::Error> {
+                sqlx::query("SELECT COUNT(*) FROM alerts WHERE incident_number = $1 AND status <> 'resolved'")
+                    .bind(incident_number)
+                    .fetch_one(&mut *self.0)
+                    .await?
+                    .try_get(0)
             }
 
             async fn record_delivery(
@@ -438,8 +694,8 @@ macro_rules! sql_backend {
             async fn insert_event(&mut self, e: &NewEvent<'_>) -> Result<i64, sqlx::Error> {
                 let row = sqlx::query(
                     "INSERT INTO events (received_at, protocol, action, service, dedup_key, outcome, alert_id, \
-                     incident_number, summary, severity, raw) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                     incident_number, summary, severity, raw, held_alert_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
                 )
                 .bind(e.at.0)
                 .bind(e.protocol.as_str())
@@ -452,6 +708,7 @@ macro_rules! sql_backend {
                 .bind(e.summary)
                 .bind(e.severity)
                 .bind(e.raw)
+                .bind(e.held_alert_id)
                 .fetch_one(&mut *self.0)
                 .await?;
                 row.try_get(0)
@@ -534,6 +791,38 @@ macro_rules! sql_backend {
         ) -> Result<T, sqlx::Error> {
             let s: String = row.try_get(idx)?;
             s.parse::<T>().map_err(|_| sqlx::Error::Decode(format!("unexpected value {s:?} in column {idx:?}").into()))
+        }
+
+        const HELD_COLUMNS: &str = "id, integration_key, dedup_key, service, urgency, title, severity, source, \
+             component, grp, class, details, received_at, opens_at";
+
+        fn held_from_row(r: &$row) -> Result<HeldAlert, sqlx::Error> {
+            let details: Option<String> = r.try_get("details")?;
+            Ok(HeldAlert {
+                id: r.try_get("id")?,
+                integration_key: r.try_get("integration_key")?,
+                dedup_key: r.try_get("dedup_key")?,
+                service: r.try_get("service")?,
+                urgency: parse_col(r, "urgency")?,
+                title: r.try_get("title")?,
+                severity: parse_col(r, "severity")?,
+                source: r.try_get("source")?,
+                component: r.try_get("component")?,
+                group: r.try_get("grp")?,
+                class: r.try_get("class")?,
+                details: details.and_then(|d| serde_json::from_str(&d).ok()),
+                received_at: Millis(r.try_get("received_at")?),
+                opens_at: Millis(r.try_get("opens_at")?),
+            })
+        }
+
+        fn head_from_row(r: &$row) -> Result<IncidentHead, sqlx::Error> {
+            Ok(IncidentHead {
+                number: r.try_get(0)?,
+                id: r.try_get(1)?,
+                service: r.try_get(2)?,
+                status: parse_col(r, 3)?,
+            })
         }
 
         /// Labels as stored (a JSON array, or NULL for none).

@@ -65,3 +65,12 @@ pub fn not_stored() -> Failure {
         errors: vec!["the event was not stored; retry later".to_owned()],
     }
 }
+
+/// `429` (v2) / `403` (v1): too many events for this integration key; the sender should retry later.
+pub fn throttled() -> Failure {
+    Failure {
+        status: "throttle exceeded",
+        message: "Requests for this service are arriving too quickly. Please retry later.",
+        errors: vec!["rate limit exceeded for this integration key".to_owned()],
+    }
+}

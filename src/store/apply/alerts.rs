@@ -1,80 +1,244 @@
 //! Alert events (Events API v1/v2) and change events.
+//!
+//! An event acts on the open alert of its (integration key, dedup key). When there is none, a
+//! trigger may be silenced, held for its service's pause, attached to a flapping or grouped incident,
+//! or open an incident of its own — in that order.
 
 use super::dispatches;
-use super::{IngestTx, NewEvent, NewIncident};
+use super::{ApplyContext, HeldAlert, IncidentHead, IngestTx, NewEvent, NewIncident};
 use crate::domain::external::Origin;
-use crate::domain::rules::RuleSet;
-use crate::domain::{lifecycle, AlertEvent, ChangeEvent, Millis, Protocol, ServiceRef, Transition};
+use crate::domain::lifecycle::DropReason;
+use crate::domain::rules::Facts;
+use crate::domain::{
+    lifecycle, AlertDetails, AlertEvent, ChangeEvent, EventAction, IncidentStatus, Millis, Protocol, ServiceRef,
+    Transition,
+};
 use crate::store::{CommandResult, Outcome};
 
-/// Applies an alert event to the open alert with its (integration key, dedup key).
-#[allow(clippy::too_many_arguments)]
+/// An alert event as the intake hands it over.
+pub struct Incoming<'a> {
+    /// Its service.
+    pub service: &'a ServiceRef,
+    /// The integration key it came with.
+    pub key: &'a str,
+    /// How it came.
+    pub protocol: Protocol,
+    /// The event.
+    pub event: &'a AlertEvent,
+    /// The body as received.
+    pub raw: &'a str,
+}
+
+/// Where an event landed: the alert and incident it applied to, or the held alert it waits with.
+#[derive(Default)]
+pub(super) struct Target {
+    pub(super) alert_id: Option<i64>,
+    pub(super) incident: Option<(String, i64)>,
+    pub(super) held_id: Option<i64>,
+}
+
+/// Applies an alert event.
 pub async fn apply<T: IngestTx>(
     tx: &mut T,
-    rules: &RuleSet,
-    service: &ServiceRef,
-    key: &str,
-    protocol: Protocol,
-    event: &AlertEvent,
-    raw: &str,
+    ctx: &ApplyContext<'_>,
+    a: &Incoming<'_>,
     at: Millis,
 ) -> Result<CommandResult, sqlx::Error> {
+    let dedup = a.event.dedup_key.as_str();
     // Another instance may open the same alert between our lookup and our insert; the unique
     // index on open alerts makes one of us lose, and the loser applies the event to the winner's.
     let mut attempts = 0;
     let (transition, target) = loop {
         attempts += 1;
-        let open = tx.open_alert(key, event.dedup_key.as_str()).await?;
-        let transition = lifecycle::apply(open.as_ref().map(|a| a.status), event.action);
-        let target = open.map(|a| (a.alert_id, a.incident_number, a.incident_id));
-        if transition != Transition::Opened {
-            break (transition, target);
+        if let Some(open) = tx.open_alert(a.key, dedup).await? {
+            let head = IncidentHead {
+                number: open.incident_number,
+                id: open.incident_id,
+                service: a.service.name.clone(),
+                status: open.status,
+            };
+            let t = on_open_alert(tx, ctx, a, open.alert_id, &head, at).await?;
+            break (t, Target { alert_id: Some(open.alert_id), incident: Some((head.id, head.number)), held_id: None });
         }
-        if let Some(opened) = open_incident(tx, service, key, event, at).await? {
-            break (transition, Some(opened));
+        if let Some(held) = tx.held_alert(a.key, dedup).await? {
+            let t = match a.event.action {
+                EventAction::Trigger => Transition::Appended,
+                EventAction::Acknowledge => Transition::Unchanged,
+                EventAction::Resolve => {
+                    tx.delete_held(held.id).await?;
+                    Transition::Dropped(DropReason::Transient)
+                }
+            };
+            break (t, Target { held_id: Some(held.id), ..Target::default() });
+        }
+        if a.event.action != EventAction::Trigger {
+            break (Transition::Dropped(DropReason::NoOpenAlert), Target::default());
+        }
+        if let Some(landed) = on_new_alert(tx, ctx, a, at).await? {
+            break landed;
         }
         if attempts >= 3 {
             return Err(sqlx::Error::Protocol("the open alert kept changing under a concurrent writer".into()));
         }
     };
-    if let (Some(status), Some((_, number, _))) = (transition.new_status(), target.as_ref()) {
-        if transition == Transition::Opened {
-            dispatches::enqueue(tx, rules, *number, status, at).await?;
-        } else {
-            dispatches::transition(tx, rules, *number, status, at).await?;
-        }
-    }
-    let details = event.details.as_ref();
+    let details = a.event.details.as_ref();
     let event_id = tx
         .insert_event(&NewEvent {
             at,
-            protocol,
-            action: event.action.as_str(),
-            service: &service.name,
-            dedup_key: Some(event.dedup_key.as_str()),
+            protocol: a.protocol,
+            action: a.event.action.as_str(),
+            service: &a.service.name,
+            dedup_key: Some(dedup),
             outcome: transition.as_str(),
-            alert_id: target.as_ref().map(|t| t.0),
-            incident_number: target.as_ref().map(|t| t.1),
+            alert_id: target.alert_id,
+            incident_number: target.incident.as_ref().map(|t| t.1),
             summary: details.map(|d| d.summary.as_str()),
             severity: details.map(|d| d.severity.as_str()),
-            raw,
+            raw: a.raw,
+            held_alert_id: target.held_id,
         })
         .await?;
-    Ok(Ok(Outcome { transition, incident: target.map(|(_, n, id)| (id, n)), event_id }))
+    Ok(Ok(Outcome { transition, incident: target.incident, event_id }))
 }
 
-/// Opens an alert and its incident; `None` when a concurrent writer opened the alert first.
-async fn open_incident<T: IngestTx>(
+/// An event for an open alert: acknowledge or resolve it (and maybe its incident), or add to it.
+async fn on_open_alert<T: IngestTx>(
     tx: &mut T,
-    service: &ServiceRef,
-    key: &str,
-    event: &AlertEvent,
+    ctx: &ApplyContext<'_>,
+    a: &Incoming<'_>,
+    alert_id: i64,
+    incident: &IncidentHead,
     at: Millis,
-) -> Result<Option<(i64, i64, String)>, sqlx::Error> {
-    let details = event.details.as_ref().expect("the wire layer requires details on triggers");
+) -> Result<Transition, sqlx::Error> {
+    let transition = lifecycle::apply(Some(incident.status), a.event.action);
+    let noise = &a.service.noise;
+    match transition {
+        Transition::Acknowledged => {
+            dispatches::transition(tx, ctx.rules, incident.number, IncidentStatus::Acknowledged, at).await?;
+        }
+        Transition::Resolved => {
+            tx.set_alert_status(alert_id, IncidentStatus::Resolved, at).await?;
+            if let Some(since) = noise.flapping_since(at) {
+                let cycles = tx.resolved_since(a.key, a.event.dedup_key.as_str(), since).await?;
+                if noise.is_flapping(u32::try_from(cycles).unwrap_or(u32::MAX)) {
+                    tx.set_flapping(incident.number, at).await?;
+                    return Ok(Transition::HeldOpen);
+                }
+            }
+            let others_open = tx.open_alert_count(incident.number).await? > 0;
+            let wait_for_all = noise.grouping.as_ref().is_some_and(|g| g.resolve_when_all_resolved);
+            if others_open && wait_for_all {
+                return Ok(Transition::AlertResolved);
+            }
+            dispatches::transition(tx, ctx.rules, incident.number, IncidentStatus::Resolved, at).await?;
+        }
+        _ => {}
+    }
+    Ok(transition)
+}
+
+fn facts<'a>(service: &'a ServiceRef, dedup_key: &'a str, d: &'a AlertDetails) -> Facts<'a> {
+    Facts {
+        transition: IncidentStatus::Triggered,
+        service: &service.name,
+        severity: d.severity,
+        urgency: service.urgency.urgency_for(d.severity),
+        summary: &d.summary,
+        source: d.source.as_deref(),
+        component: d.component.as_deref(),
+        group: d.group.as_deref(),
+        class: d.class.as_deref(),
+        dedup_key,
+        custom_details: d.custom_details.as_ref(),
+        labels: &[],
+    }
+}
+
+/// A trigger with no open alert. `None` when a concurrent writer opened the alert first.
+async fn on_new_alert<T: IngestTx>(
+    tx: &mut T,
+    ctx: &ApplyContext<'_>,
+    a: &Incoming<'_>,
+    at: Millis,
+) -> Result<Option<(Transition, Target)>, sqlx::Error> {
+    let details = a.event.details.as_ref().expect("the wire layer requires details on triggers");
+    let dedup = a.event.dedup_key.as_str();
+    let noise = &a.service.noise;
+    let f = facts(a.service, dedup, details);
+    if noise.in_maintenance(at) || ctx.silences.iter().any(|s| s.silences(&f, at)) {
+        return Ok(Some((Transition::Dropped(DropReason::Silenced), Target::default())));
+    }
+    let mut held = HeldAlert {
+        id: 0,
+        integration_key: a.key.to_owned(),
+        dedup_key: dedup.to_owned(),
+        service: a.service.name.clone(),
+        urgency: f.urgency,
+        title: details.summary.clone(),
+        severity: details.severity,
+        source: details.source.clone(),
+        component: details.component.clone(),
+        group: details.group.clone(),
+        class: details.class.clone(),
+        details: details.custom_details.clone(),
+        received_at: at,
+        opens_at: at,
+    };
+    if let Some(opens_at) = noise.opens_at(at) {
+        held.opens_at = opens_at;
+        tx.ensure_service(a.service, at).await?;
+        let id = tx.insert_held(&held).await?;
+        return Ok(Some((Transition::Held, Target { held_id: Some(id), ..Target::default() })));
+    }
+    open_alert(tx, ctx, a.service, &held, at).await
+}
+
+/// Opens an alert for `alert` (a new trigger, or a held one whose pause is over): on the flapping
+/// incident of its key, on its group's open incident, or on a new incident. `None` when a concurrent
+/// writer opened the alert first.
+pub(super) async fn open_alert<T: IngestTx>(
+    tx: &mut T,
+    ctx: &ApplyContext<'_>,
+    service: &ServiceRef,
+    alert: &HeldAlert,
+    at: Millis,
+) -> Result<Option<(Transition, Target)>, sqlx::Error> {
+    let noise = &service.noise;
+    let d = AlertDetails {
+        summary: alert.title.clone(),
+        source: alert.source.clone(),
+        severity: alert.severity,
+        timestamp: None,
+        component: alert.component.clone(),
+        group: alert.group.clone(),
+        class: alert.class.clone(),
+        custom_details: alert.details.clone(),
+    };
+    let f = facts(service, &alert.dedup_key, &d);
+    let group_key = noise.group_key(&f);
+    let existing = match noise.flapping {
+        Some(_) => {
+            tx.flapping_incident(&alert.integration_key, &alert.dedup_key).await?.map(|h| (h, Transition::Appended))
+        }
+        None => None,
+    };
+    let existing = match (existing, &group_key, noise.group_since(at)) {
+        (Some(e), _, _) => Some(e),
+        (None, Some(key), Some(since)) => {
+            tx.group_incident(&service.name, key, since).await?.map(|h| (h, Transition::Grouped))
+        }
+        _ => None,
+    };
+    if let Some((head, transition)) = existing {
+        let Some(alert_id) = tx.claim_alert(head.number, &alert.integration_key, &alert.dedup_key, at).await? else {
+            return Ok(None);
+        };
+        let target = Target { alert_id: Some(alert_id), incident: Some((head.id, head.number)), held_id: None };
+        return Ok(Some((transition, target)));
+    }
     tx.ensure_service(service, at).await?;
     let number = tx.next_incident_number().await?;
-    let Some(alert_id) = tx.claim_alert(number, key, event, at).await? else {
+    let Some(alert_id) = tx.claim_alert(number, &alert.integration_key, &alert.dedup_key, at).await? else {
         return Ok(None);
     };
     let id = uuid::Uuid::new_v4().to_string();
@@ -82,25 +246,27 @@ async fn open_incident<T: IngestTx>(
         number,
         id: &id,
         service: &service.name,
-        dedup_key: event.dedup_key.as_str(),
-        title: &details.summary,
-        severity: details.severity,
-        urgency: service.urgency.urgency_for(details.severity),
-        source: details.source.as_deref(),
-        component: details.component.as_deref(),
-        group: details.group.as_deref(),
-        class: details.class.as_deref(),
-        details: details.custom_details.as_ref(),
+        dedup_key: &alert.dedup_key,
+        title: &alert.title,
+        severity: alert.severity,
+        urgency: alert.urgency,
+        source: alert.source.as_deref(),
+        component: alert.component.as_deref(),
+        group: alert.group.as_deref(),
+        class: alert.class.as_deref(),
+        details: alert.details.as_ref(),
         origin: Origin::Events,
         origin_source: None,
         external_id: None,
         external_url: None,
         description: None,
         labels: &[],
+        group_key: group_key.as_deref(),
         at,
     })
     .await?;
-    Ok(Some((alert_id, number, id)))
+    dispatches::enqueue(tx, ctx.rules, number, IncidentStatus::Triggered, at).await?;
+    Ok(Some((Transition::Opened, Target { alert_id: Some(alert_id), incident: Some((id, number)), held_id: None })))
 }
 
 /// Stores a change event for its service.

@@ -92,6 +92,7 @@ pub async fn apply_mirror<T: IngestTx>(
                 external_url: pd.html_url.as_deref(),
                 description: None,
                 labels: &[],
+                group_key: None,
                 at: pd.created_at.unwrap_or(at),
             })
             .await?;
@@ -118,6 +119,7 @@ pub async fn apply_mirror<T: IngestTx>(
             summary,
             severity: None,
             raw,
+            held_alert_id: None,
         })
         .await?;
     Ok(Ok(Outcome { transition, incident: target, event_id }))
@@ -171,6 +173,7 @@ pub async fn apply_ticket<T: IngestTx>(
                 external_url: ticket.url.as_deref(),
                 description: Some(&ticket.description),
                 labels: &ticket.labels,
+                group_key: None,
                 at,
             })
             .await?;
@@ -191,6 +194,7 @@ pub async fn apply_ticket<T: IngestTx>(
             summary: Some(&ticket.title),
             severity: None,
             raw,
+            held_alert_id: None,
         })
         .await?;
     Ok(Ok(Outcome { transition, incident: Some(target), event_id }))

@@ -39,6 +39,7 @@ pub async fn apply<T: IngestTx>(
             summary: None,
             severity: None,
             raw: &raw,
+            held_alert_id: None,
         })
         .await?;
     Ok(Ok(Outcome { transition, incident: Some((id, number)), event_id }))

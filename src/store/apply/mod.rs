@@ -7,11 +7,13 @@ mod alerts;
 mod dispatches;
 mod external;
 mod manual;
+mod release;
 
 use super::{Command, CommandResult, IncidentRef};
 use crate::domain::external::Origin;
+use crate::domain::noise::Silence;
 use crate::domain::rules::{Facts, RuleSet};
-use crate::domain::{AlertEvent, IncidentStatus, Millis, Protocol, ServiceRef, Severity, Urgency};
+use crate::domain::{IncidentStatus, Millis, Protocol, ServiceRef, Severity, Urgency};
 
 /// What rules look at, read back from an incident row.
 #[derive(Debug, Clone)]
@@ -60,6 +62,47 @@ impl IncidentFacts {
             labels: &self.labels,
         }
     }
+}
+
+/// What applying a batch needs besides its commands.
+pub struct ApplyContext<'a> {
+    /// Which dispatches transitions cause.
+    pub rules: &'a RuleSet,
+    /// Silences that may be active for the batch's commands.
+    pub silences: &'a [Silence],
+}
+
+/// An alert waiting out its service's pause.
+#[derive(Debug, Clone)]
+pub struct HeldAlert {
+    /// Its id.
+    pub id: i64,
+    /// The key it was sent with.
+    pub integration_key: String,
+    /// Its dedup key.
+    pub dedup_key: String,
+    /// Its service.
+    pub service: String,
+    /// The urgency its incident will have.
+    pub urgency: Urgency,
+    /// Summary.
+    pub title: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Source.
+    pub source: Option<String>,
+    /// Component.
+    pub component: Option<String>,
+    /// Group.
+    pub group: Option<String>,
+    /// Class.
+    pub class: Option<String>,
+    /// Custom details.
+    pub details: Option<serde_json::Value>,
+    /// When it arrived.
+    pub received_at: Millis,
+    /// When it may open its incident.
+    pub opens_at: Millis,
 }
 
 /// A dispatch to write to the outbox.
@@ -144,6 +187,8 @@ pub struct NewIncident<'a> {
     pub description: Option<&'a str>,
     /// Labels (tickets).
     pub labels: &'a [String],
+    /// Its group key (grouping).
+    pub group_key: Option<&'a str>,
     /// When it opened.
     pub at: Millis,
 }
@@ -172,6 +217,8 @@ pub struct NewEvent<'a> {
     pub severity: Option<&'a str>,
     /// The body as received.
     pub raw: &'a str,
+    /// The held alert it belongs to, while that waits out its pause.
+    pub held_alert_id: Option<i64>,
 }
 
 /// The row-level operations a backend provides inside one transaction.
@@ -189,7 +236,7 @@ pub trait IngestTx {
         &mut self,
         incident_number: i64,
         integration_key: &str,
-        event: &AlertEvent,
+        dedup_key: &str,
         at: Millis,
     ) -> Result<Option<i64>, sqlx::Error>;
     /// Inserts an incident.
@@ -216,6 +263,45 @@ pub trait IngestTx {
     async fn incident_facts(&mut self, incident_number: i64) -> Result<IncidentFacts, sqlx::Error>;
     /// Writes a dispatch to the outbox unless one with its key exists.
     async fn insert_dispatch(&mut self, d: &NewDispatch<'_>) -> Result<(), sqlx::Error>;
+    /// The alert held (paused) for this key pair.
+    async fn held_alert(&mut self, integration_key: &str, dedup_key: &str) -> Result<Option<HeldAlert>, sqlx::Error>;
+    /// Holds an alert; returns its id.
+    async fn insert_held(&mut self, held: &HeldAlert) -> Result<i64, sqlx::Error>;
+    /// Forgets a held alert.
+    async fn delete_held(&mut self, id: i64) -> Result<(), sqlx::Error>;
+    /// Held alerts whose pause is over at `now`.
+    async fn due_held(&mut self, now: Millis) -> Result<Vec<HeldAlert>, sqlx::Error>;
+    /// Files a held alert's events under the incident it opened.
+    async fn adopt_held_events(&mut self, held_id: i64, incident_number: i64, alert_id: i64)
+        -> Result<(), sqlx::Error>;
+    /// The open incident of `service` with `group_key`, opened at or after `since`.
+    async fn group_incident(
+        &mut self,
+        service: &str,
+        group_key: &str,
+        since: Millis,
+    ) -> Result<Option<IncidentHead>, sqlx::Error>;
+    /// The open, flapping incident an alert of this key pair belongs to.
+    async fn flapping_incident(
+        &mut self,
+        integration_key: &str,
+        dedup_key: &str,
+    ) -> Result<Option<IncidentHead>, sqlx::Error>;
+    /// How many alerts of this key pair resolved at or after `since`.
+    async fn resolved_since(
+        &mut self,
+        integration_key: &str,
+        dedup_key: &str,
+        since: Millis,
+    ) -> Result<i64, sqlx::Error>;
+    /// Marks an incident flapping (held open).
+    async fn set_flapping(&mut self, incident_number: i64, at: Millis) -> Result<(), sqlx::Error>;
+    /// Flapping incidents with no open alert whose last alert resolved before `quiet_since`.
+    async fn quiet_flapping(&mut self, service: &str, quiet_since: Millis) -> Result<Vec<i64>, sqlx::Error>;
+    /// Moves one alert to `status`.
+    async fn set_alert_status(&mut self, alert_id: i64, status: IncidentStatus, at: Millis) -> Result<(), sqlx::Error>;
+    /// How many alerts of an incident are open.
+    async fn open_alert_count(&mut self, incident_number: i64) -> Result<i64, sqlx::Error>;
     /// Records a webhook delivery; `false` when it was recorded before (a redelivery).
     async fn record_delivery(&mut self, source: &str, delivery_id: &str, at: Millis) -> Result<bool, sqlx::Error>;
     /// The incident standing for an object of another system.
@@ -241,12 +327,15 @@ pub trait IngestTx {
 pub async fn apply_command<T: IngestTx>(
     tx: &mut T,
     cmd: &Command,
-    rules: &RuleSet,
+    ctx: &ApplyContext<'_>,
 ) -> Result<CommandResult, sqlx::Error> {
+    let rules = ctx.rules;
     match cmd {
         Command::Alert { service, integration_key, protocol, event, raw, received_at } => {
-            alerts::apply(tx, rules, service, integration_key.expose(), *protocol, event, raw, *received_at).await
+            let alert = alerts::Incoming { service, key: integration_key.expose(), protocol: *protocol, event, raw };
+            alerts::apply(tx, ctx, &alert, *received_at).await
         }
+        Command::Release { services, now } => release::apply(tx, rules, services, *now).await,
         Command::Change { service, event, raw, received_at } => {
             alerts::apply_change(tx, service, event, raw, *received_at).await
         }

@@ -1,0 +1,104 @@
+//! `/api/v1/silences`: silence matching alerts for a while (they are stored, open nothing, run nothing).
+
+use super::error::ApiError;
+use super::AppState;
+use crate::domain::rules::MatcherSpec;
+use crate::domain::Millis;
+use crate::store::SilenceRecord;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Body of `POST /api/v1/silences`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSilence {
+    /// Every matcher must match (`{"field": "service", "equals": "payments"}`, …).
+    matchers: Vec<MatcherSpec>,
+    /// RFC 3339 (default: now).
+    starts_at: Option<String>,
+    /// RFC 3339.
+    ends_at: Option<String>,
+    /// Instead of `ends_at`: how long, in minutes.
+    duration_minutes: Option<u64>,
+    /// Who.
+    created_by: String,
+    /// Why.
+    comment: String,
+}
+
+/// `POST /api/v1/silences`.
+pub async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<NewSilence>, JsonRejection>,
+) -> Result<(StatusCode, Json<SilenceRecord>), ApiError> {
+    let Json(s) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if s.matchers.is_empty() {
+        return Err(ApiError::BadRequest("a silence needs at least one matcher".into()));
+    }
+    for m in &s.matchers {
+        m.compile().map_err(ApiError::BadRequest)?;
+    }
+    if s.created_by.trim().is_empty() || s.comment.trim().is_empty() {
+        return Err(ApiError::BadRequest("created_by and comment are required".into()));
+    }
+    let now = Millis::now();
+    let time = |field: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|t| Millis::parse_iso8601(t).ok_or_else(|| ApiError::BadRequest(format!("{field} must be RFC 3339"))))
+            .transpose()
+    };
+    let starts_at = time("starts_at", &s.starts_at)?.unwrap_or(now);
+    let ends_at = match (time("ends_at", &s.ends_at)?, s.duration_minutes) {
+        (Some(end), None) => end,
+        (None, Some(minutes)) => Millis(starts_at.0 + minutes as i64 * 60_000),
+        _ => return Err(ApiError::BadRequest("give exactly one of ends_at and duration_minutes".into())),
+    };
+    if ends_at <= starts_at {
+        return Err(ApiError::BadRequest("a silence must end after it starts".into()));
+    }
+    let record = SilenceRecord {
+        id: 0,
+        matchers: s.matchers,
+        starts_at,
+        ends_at,
+        created_by: s.created_by,
+        comment: s.comment,
+        created_at: now,
+    };
+    Ok((StatusCode::CREATED, Json(state.store.create_silence(&record).await?)))
+}
+
+/// Query of `GET /api/v1/silences`.
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    /// Include silences that have ended.
+    #[serde(default)]
+    all: bool,
+}
+
+/// `GET /api/v1/silences`: those not over yet (or all with `?all=true`), newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(p) = query?;
+    let silences = state.store.list_silences((!p.all).then(Millis::now)).await?;
+    Ok(Json(json!({ "silences": silences })))
+}
+
+/// `DELETE /api/v1/silences/{id}`: ends it now.
+pub async fn expire(
+    State(state): State<AppState>,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path(id) = id?;
+    if state.store.expire_silence(id, Millis::now()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("no such active silence".into()))
+    }
+}
