@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod http;
 pub mod ingest;
+pub mod mcp;
 pub mod metrics;
 pub mod responders;
 pub mod server;

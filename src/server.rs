@@ -120,7 +120,7 @@ impl Ready {
         let worker = self.worker.map(|w| w.spawn(self.state.dispatched.clone(), stopped.clone()));
         let releaser = spawn_releaser(&self.state, stopped);
         let app = router(self.state);
-        axum::serve(self.listener, app)
+        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|source| ServeError::Listen { addr: addr.to_string(), source })?;

@@ -472,7 +472,7 @@ async fn lifecycle_events_racing_on_two_instances_take_effect_in_some_serial_ord
         (0..2).map(|_| BinaryServer::start_with(dir.path(), &db.url, &["--config", &config_path], &[])).collect();
     let bases = [servers[0].base.as_str(), servers[1].base.as_str()];
     let client = reqwest::Client::new();
-    const PER_SCENARIO: usize = 40;
+    const PER_SCENARIO: usize = 60;
     const RACERS: usize = 8;
     let scenarios = [
         ("ack-resolve", ["acknowledge", "resolve"]),

@@ -188,6 +188,12 @@ impl Browser {
         self.call("POST", &format!("/element/{el}/click"), None).await;
     }
 
+    /// Types `text` into the element `css` selects.
+    async fn type_into(&self, css: &str, text: &str) {
+        let el = self.find(css).await;
+        self.call("POST", &format!("/element/{el}/value"), Some(json!({ "text": text }))).await;
+    }
+
     /// Types keys to whatever has the focus.
     async fn keys(&self, keys: &str) {
         let mut actions = Vec::new();
@@ -487,6 +493,9 @@ async fn an_operator_works_an_incident_in_the_browser() {
     assert!(raw.contains("db1/disk") && raw.contains(&open_service_name(KEY)), "{raw}");
     let everything = browser.js("return document.documentElement.outerHTML", json!([])).await;
     assert!(!everything.as_str().unwrap().contains(KEY), "the integration key is shown");
+    // A secret a sender put in a change event's details is masked too.
+    assert!(!everything.as_str().unwrap().contains("do-not-show-me"), "a secret-looking field is shown");
+    assert!(page["changes"].as_str().unwrap().contains("\"api_token\": \"[redacted]\""), "{page}");
     browser.screenshot("incident").await;
 
     // Acknowledge with the button; the API agrees.
@@ -567,10 +576,80 @@ async fn an_operator_works_an_incident_in_the_browser() {
     assert_eq!(browser.js("return document.getElementById('alerts').getAttribute('role')", json!([])).await, "alert");
     browser.screenshot("error").await;
 
+    // The help lists the shortcuts; Esc closes it.
+    browser.goto(&server.url("/ui/?status=all")).await;
+    browser.wait_for("the list", LIST_ROW, json!([1])).await;
+    browser.keys("?").await;
+    assert_eq!(browser.js("return document.getElementById('help').open", json!([])).await, true);
+    browser.screenshot("help").await;
+    browser.keys(ESCAPE).await;
+    assert_eq!(browser.js("return document.getElementById('help').open", json!([])).await, false);
+
+    // Agent sessions and pull requests are read from dispatch results (a Devin session's `session_id` and `url`).
+    let found = browser
+        .js(
+            "const src = document.querySelector('script[type=module]').src;
+             const result = { session_id: 'devin-1', url: 'https://app.devin.ai/sessions/1',
+                              pull_requests: [{ url: 'https://github.com/acme/api/pull/7' }, 'javascript:alert(1)'],
+                              note: 'see https://gitlab.com/acme/api/-/merge_requests/3',
+                              mr: 'https://gitlab.com/acme/api/-/merge_requests/3' };
+             return import(src.replace(/main\\.js$/, 'incident.js'))
+               .then((m) => ({ session: m.sessionOf(result), prs: m.pullRequestsOf(result) }));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        found,
+        json!({"session": {"id": "devin-1", "url": "https://app.devin.ai/sessions/1"},
+               "prs": ["https://github.com/acme/api/pull/7", "https://gitlab.com/acme/api/-/merge_requests/3"]}),
+    );
+
+    // Dark mode is readable too.
+    if browser
+        .cdp("Emulation.setEmulatedMedia", json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}))
+        .await
+        .is_some()
+    {
+        browser.goto(&server.url("/ui/incidents/2")).await;
+        browser.wait_for("incident #2", "return document.querySelector('#timeline-rows tr')", json!([])).await;
+        browser.screenshot("incident-dark").await;
+    }
+
     // Nothing was blocked by the Content-Security-Policy and no script failed (the 404 above is expected).
     let errors: Vec<String> =
         browser.console_errors().await.into_iter().filter(|e| !e.contains("/api/v1/incidents/999")).collect();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
+
+    // Once an API token exists the API wants it: the UI asks for it, keeps it for the tab and never shows it.
+    let dir = server.dir.path().to_path_buf();
+    let (code, out, err) =
+        run_cli_env(&["token", "create", "--name", "ui-test", "--database", &sqlite_url(&dir)], Some(&dir), &[]);
+    assert_eq!(code, 0, "token create: {out}{err}");
+    let token = out.trim().to_owned();
+    browser.goto(&server.url("/ui/?status=all")).await;
+    let why = browser
+        .wait_for(
+            "the token prompt",
+            "const d = document.getElementById('token-dialog'); return d.open && document.getElementById('token-why').textContent",
+            json!([]),
+        )
+        .await;
+    assert!(why.as_str().unwrap().contains("an API token is required"), "{why}");
+    browser.screenshot("token-prompt").await;
+    browser.type_into("#token-input", &token).await;
+    browser.keys(ENTER).await;
+    assert_eq!(browser.wait_for("the list, with the token", LIST_ROW, json!([1])).await, "resolved");
+    let after = browser
+        .js(
+            "return { html: document.documentElement.outerHTML, text: document.body.innerText,
+                      forget: !document.getElementById('token-forget').hidden };",
+            json!([]),
+        )
+        .await;
+    assert!(!after["html"].as_str().unwrap().contains(&token), "the token is shown");
+    assert_eq!(after["forget"], true, "{after}");
+    browser.screenshot("list-with-token").await;
+
     eprintln!("UI test took {:?}; screenshots in {}", started.elapsed(), browser.shots.display());
 }
 

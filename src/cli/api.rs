@@ -10,6 +10,7 @@ pub struct Api {
     server: String,
     base: reqwest::Url,
     client: reqwest::Client,
+    token: Option<String>,
 }
 
 impl Api {
@@ -20,7 +21,8 @@ impl Api {
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
             bail!("--server {given:?} is not an http(s) URL");
         }
-        Ok(Api { server: given.trim_end_matches('/').to_owned(), base, client: reqwest::Client::new() })
+        let token = server.token.clone().filter(|t| !t.trim().is_empty());
+        Ok(Api { server: given.trim_end_matches('/').to_owned(), base, client: reqwest::Client::new(), token })
     }
 
     /// The URL of `segments` under the base URL, each segment percent-encoded (an ID cannot change the path).
@@ -47,7 +49,10 @@ impl Api {
     }
 
     /// The JSON of a 2xx answer; otherwise an error carrying the API's message and the status.
-    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    async fn send(&self, mut request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
         let response = request.send().await.with_context(|| format!("cannot reach {}", self.server))?;
         let status = response.status();
         let bytes = response.bytes().await.with_context(|| format!("cannot read the answer of {}", self.server))?;
@@ -157,12 +162,12 @@ mod tests {
 
     #[test]
     fn ids_cannot_change_the_path() {
-        let server = super::super::ServerArg { server: "http://h:1/prefix/".into() };
+        let server = super::super::ServerArg { server: "http://h:1/prefix/".into(), token: None };
         let api = Api::new(&server).unwrap();
         assert_eq!(
             api.url(&["api", "v1", "incidents", "../x?y"]).as_str(),
             "http://h:1/prefix/api/v1/incidents/..%2Fx%3Fy"
         );
-        assert!(Api::new(&super::super::ServerArg { server: "localhost:8080".into() }).is_err());
+        assert!(Api::new(&super::super::ServerArg { server: "localhost:8080".into(), token: None }).is_err());
     }
 }

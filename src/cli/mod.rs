@@ -6,6 +6,7 @@ mod dispatches;
 mod incidents;
 mod send;
 mod serve;
+mod token;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ enum Command {
     Dispatches(dispatches::Args),
     /// Configuration commands.
     Config(config_check::Args),
+    /// Create, list and revoke API tokens (in the database).
+    Token(token::Args),
 }
 
 /// Runs the command line; the exit code says whether it worked.
@@ -49,6 +52,7 @@ pub fn main() -> ExitCode {
             Command::Incidents(a) => incidents::run(a).await,
             Command::Dispatches(a) => dispatches::run(a).await,
             Command::Config(a) => config_check::run(a),
+            Command::Token(a) => token::run(a).await,
         }
     });
     match result {
@@ -66,4 +70,7 @@ struct ServerArg {
     /// Base URL of a running Firehouse.
     #[arg(long, global = true, env = "FIREHOUSE_URL", default_value = "http://127.0.0.1:8080")]
     server: String,
+    /// API token (see `firehouse token create`); not needed on the server's own machine before any exists.
+    #[arg(long, global = true, env = "FIREHOUSE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }

@@ -40,6 +40,11 @@ pub fn load_config(path: Option<PathBuf>) -> anyhow::Result<(Option<PathBuf>, Co
     Ok((Some(path), config))
 }
 
+/// The database URL: the flag or env variable, else the config file's, else the default.
+pub fn database_url(flag: Option<String>, config: &Config) -> String {
+    flag.or_else(|| config.server.database_url.clone()).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())
+}
+
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_tracing();
     let (path, config) = load_config(args.config)?;

@@ -88,6 +88,9 @@ pub enum ApiError {
     /// 401: the request is not authentic.
     #[error("{0}")]
     Unauthorized(String),
+    /// 403: not allowed from here.
+    #[error("{0}")]
+    Forbidden(String),
     /// 413.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -109,6 +112,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -162,3 +162,30 @@ pub async fn change_events(
     let changes: Vec<StoredChange> = state.store.change_events(&ChangeQuery { service, since, until, limit }).await?;
     Ok(Json(serde_json::json!({ "change_events": changes })))
 }
+
+/// Body of `POST /api/v1/incidents/{id}/notes`.
+#[derive(Debug, Deserialize)]
+pub struct NoteBody {
+    /// The note.
+    note: String,
+    /// Who wrote it (default `api`).
+    #[serde(default)]
+    author: Option<String>,
+}
+
+/// `POST /api/v1/incidents/{id}/notes`: adds a note to the timeline.
+pub async fn add_note(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<NoteBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<IncidentDetail>, ApiError> {
+    let Json(b) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if b.note.trim().is_empty() {
+        return Err(ApiError::BadRequest("note must not be empty".into()));
+    }
+    let author = b.author.filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "api".to_owned());
+    let incident = IncidentRef::parse(&id);
+    let command = Command::Note { incident: incident.clone(), author, text: b.note, received_at: Millis::now() };
+    state.ingestor.submit(command).await??;
+    detail(&state, &incident).await.map(Json)
+}

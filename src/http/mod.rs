@@ -1,5 +1,6 @@
 //! The HTTP face: thin handlers, one file per resource, errors mapped in one place.
 
+pub mod auth;
 pub mod dispatches;
 pub mod error;
 pub mod health;
@@ -43,25 +44,32 @@ pub struct AppState {
 
 /// Every route.
 pub fn router(state: AppState) -> Router {
+    // The REST API answers token holders (or, before any token exists, this machine only); the
+    // intake and webhook paths authenticate by integration key and signature instead.
+    let api = Router::new()
+        .route("/api/v1/incidents", get(incidents::list))
+        .route("/api/v1/incidents/{id}", get(incidents::show))
+        .route("/api/v1/incidents/{id}/acknowledge", post(incidents::acknowledge))
+        .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/api/v1/incidents/{id}/notes", post(incidents::add_note))
+        .route("/api/v1/services/{service}/change_events", get(incidents::change_events))
+        .route("/api/v1/dispatches", get(dispatches::list))
+        .route("/api/v1/dispatches/{id}", get(dispatches::show))
+        .route("/api/v1/dispatches/{id}/retry", post(dispatches::retry))
+        .route("/api/v1/silences", get(silences::list).post(silences::create))
+        .route("/api/v1/silences/{id}", axum::routing::delete(silences::expire))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
         .route("/v2/enqueue", post(intake::v2_enqueue))
         .route("/v2/change/enqueue", post(intake::change_enqueue))
         .route("/generic/2010-04-15/create_event.json", post(intake::v1_create_event))
         .route("/event/push/alert/pagerduty", post(intake::unified))
-        .route("/api/v1/incidents", get(incidents::list))
-        .route("/api/v1/incidents/{id}", get(incidents::show))
-        .route("/api/v1/incidents/{id}/acknowledge", post(incidents::acknowledge))
-        .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
-        .route("/api/v1/services/{service}/change_events", get(incidents::change_events))
-        .route("/api/v1/dispatches", get(dispatches::list))
-        .route("/api/v1/dispatches/{id}", get(dispatches::show))
-        .route("/api/v1/dispatches/{id}/retry", post(dispatches::retry))
         .route("/webhooks/pagerduty/{source}", post(webhooks::pagerduty))
         .route("/webhooks/tickets/{source}", post(webhooks::tickets))
-        .route("/api/v1/silences", get(silences::list).post(silences::create))
-        .route("/api/v1/silences/{id}", axum::routing::delete(silences::expire))
+        .merge(api)
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::scrape))
+        .nest_service("/mcp", crate::mcp::service(state.clone(), crate::mcp::McpConfig::default()))
         .merge(ui::routes())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track_latency))

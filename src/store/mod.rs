@@ -13,7 +13,7 @@ pub mod sqlite;
 
 pub use records::{
     ChangeQuery, DispatchQuery, DispatchRecord, DispatchStatus, DispatchUpdate, IncidentPage, IncidentQuery,
-    SilenceRecord, StoredChange, TimelineEntry,
+    SilenceRecord, StoredChange, TimelineEntry, TokenRecord,
 };
 
 use crate::domain::external::{PagerDutyEvent, Ticket};
@@ -95,6 +95,17 @@ pub enum Command {
         /// The time to release at.
         now: Millis,
     },
+    /// A note on an incident's timeline (a finding from an operator or an agent).
+    Note {
+        /// Which incident.
+        incident: IncidentRef,
+        /// Who wrote it.
+        author: String,
+        /// The note.
+        text: String,
+        /// When.
+        received_at: Millis,
+    },
     /// An operator acknowledging or resolving an incident.
     Manual {
         /// Which incident.
@@ -116,7 +127,8 @@ impl Command {
             | Command::Change { received_at, .. }
             | Command::Mirror { received_at, .. }
             | Command::Ticket { received_at, .. }
-            | Command::Manual { received_at, .. } => *received_at,
+            | Command::Manual { received_at, .. }
+            | Command::Note { received_at, .. } => *received_at,
             Command::Release { now, .. } => *now,
         }
     }
@@ -227,6 +239,14 @@ pub trait Store: Send + Sync + 'static {
     async fn list_silences(&self, active_at: Option<Millis>) -> Result<Vec<SilenceRecord>, StoreError>;
     /// Ends a silence now; returns whether it existed and was not over.
     async fn expire_silence(&self, id: i64, now: Millis) -> Result<bool, StoreError>;
+    /// Stores a new API token's hash; returns its record.
+    async fn create_token(&self, name: &str, hash: &str, now: Millis) -> Result<TokenRecord, StoreError>;
+    /// Every API token, newest first.
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Revokes a token; returns whether it was active.
+    async fn revoke_token(&self, id: i64, now: Millis) -> Result<bool, StoreError>;
+    /// Whether any token is active (the API then requires one), and whether `hash` is one of them.
+    async fn check_token(&self, hash: Option<&str>) -> Result<(bool, bool), StoreError>;
 }
 
 /// Opens the store a database URL names, creating and migrating it as needed.

@@ -18,8 +18,40 @@ sql_backend!(
     row: PgRow,
     begin: "BEGIN",
     next_number: "SELECT nextval('incident_numbers')",
-    skip_locked: "FOR UPDATE SKIP LOCKED"
+    skip_locked: "FOR UPDATE SKIP LOCKED",
+    lock: "FOR UPDATE",
+    prelock: lock_alert_keys
 );
+
+/// Takes a transaction-scoped advisory lock on every (integration key, dedup key) of the batch, in
+/// one global order, so two instances' batches over the same alerts queue instead of deadlocking.
+async fn lock_alert_keys(conn: &mut PgConnection, batch: &[Command]) -> Result<(), sqlx::Error> {
+    use sha2::{Digest, Sha256};
+    let mut keys: Vec<i64> = batch
+        .iter()
+        .filter_map(|c| match c {
+            Command::Alert { integration_key, event, .. } => {
+                let digest = Sha256::new()
+                    .chain_update(integration_key.expose())
+                    .chain_update([0u8])
+                    .chain_update(event.dedup_key.as_str())
+                    .finalize();
+                Some(i64::from_be_bytes(digest[..8].try_into().expect("8 bytes")))
+            }
+            _ => None,
+        })
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    sqlx::query("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY k) sorted")
+        .bind(&keys)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
 
 impl PgStore {
     /// Connects to `url` (`postgres://…`) and migrates the schema. Concurrent instances starting

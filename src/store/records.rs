@@ -209,3 +209,16 @@ impl SilenceRecord {
         Some(crate::domain::noise::Silence { id: self.id, matchers, starts_at: self.starts_at, ends_at: self.ends_at })
     }
 }
+
+/// An API token as stored (its hash only).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRecord {
+    /// Its id.
+    pub id: i64,
+    /// What it is for.
+    pub name: String,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When it was revoked.
+    pub revoked_at: Option<Millis>,
+}

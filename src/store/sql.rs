@@ -8,7 +8,10 @@
 /// with [`IngestTx`](super::apply::IngestTx) for `Tx<'_>`.
 /// - `$begin`: the statement that opens a write transaction;
 /// - `$next_number`: the statement that reserves the next incident number;
-/// - `$skip_locked`: appended to the claim's row selection (`FOR UPDATE SKIP LOCKED` where supported).
+/// - `$skip_locked`: appended to the claim's row selection (`FOR UPDATE SKIP LOCKED` where supported);
+/// - `$lock`: row-lock clause for rows a command is about to change (`FOR UPDATE`; empty where one
+///   writer holds the whole database);
+/// - `$prelock`: an async fn run at the start of each batch, before any row is touched.
 macro_rules! sql_backend {
     (
         store: $store:ident,
@@ -18,7 +21,9 @@ macro_rules! sql_backend {
         row: $row:ty,
         begin: $begin:expr,
         next_number: $next_number:expr,
-        skip_locked: $skip_locked:expr
+        skip_locked: $skip_locked:expr,
+        lock: $lock:expr,
+        prelock: $prelock:path
     ) => {
         use sqlx::{QueryBuilder, Row};
         use std::str::FromStr;
@@ -44,6 +49,7 @@ macro_rules! sql_backend {
         impl Store for $store {
             async fn apply(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError> {
                 let mut tx = self.writer.begin_with($begin).await?;
+                $prelock(&mut tx, batch).await?;
                 let mut results = Vec::with_capacity(batch.len());
                 let earliest = batch.iter().map(Command::received_at).min().unwrap_or(Millis(i64::MAX));
                 let silences = active_silences(&mut tx, earliest).await?;
@@ -234,6 +240,65 @@ macro_rules! sql_backend {
                 Ok(rows.iter().map(silence_from_row).collect::<Result<Vec<_>, _>>()?)
             }
 
+            async fn create_token(
+                &self,
+                name: &str,
+                hash: &str,
+                now: Millis,
+            ) -> Result<$crate::store::TokenRecord, StoreError> {
+                let mut tx = self.writer.begin_with($begin).await?;
+                let id: i64 = sqlx::query("INSERT INTO api_tokens (name, hash, created_at) VALUES ($1, $2, $3) RETURNING id")
+                    .bind(name)
+                    .bind(hash)
+                    .bind(now.0)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+                tx.commit().await?;
+                Ok($crate::store::TokenRecord { id, name: name.to_owned(), created_at: now, revoked_at: None })
+            }
+
+            async fn list_tokens(&self) -> Result<Vec<$crate::store::TokenRecord>, StoreError> {
+                let rows = sqlx::query("SELECT id, name, created_at, revoked_at FROM api_tokens ORDER BY id DESC")
+                    .fetch_all(&self.readers)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::TokenRecord {
+                            id: r.try_get(0)?,
+                            name: r.try_get(1)?,
+                            created_at: Millis(r.try_get(2)?),
+                            revoked_at: r.try_get::<Option<i64>, _>(3)?.map(Millis),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn revoke_token(&self, id: i64, now: Millis) -> Result<bool, StoreError> {
+                let mut tx = self.writer.begin_with($begin).await?;
+                let n = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(now.0)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+
+            async fn check_token(&self, hash: Option<&str>) -> Result<(bool, bool), StoreError> {
+                let row = sqlx::query(
+                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN hash = $1 THEN 1 ELSE 0 END), 0) \
+                     FROM api_tokens WHERE revoked_at IS NULL",
+                )
+                .bind(hash.unwrap_or(""))
+                .fetch_one(&self.readers)
+                .await?;
+                let active: i64 = row.try_get(0)?;
+                let matching: i64 = row.try_get(1)?;
+                Ok((active > 0, matching > 0))
+            }
+
             async fn expire_silence(&self, id: i64, now: Millis) -> Result<bool, StoreError> {
                 let mut tx = self.writer.begin_with($begin).await?;
                 let n = sqlx::query("UPDATE silences SET ends_at = $1 WHERE id = $2 AND ends_at > $1")
@@ -313,11 +378,14 @@ macro_rules! sql_backend {
                 integration_key: &str,
                 dedup_key: &str,
             ) -> Result<Option<OpenAlert>, sqlx::Error> {
-                let row = sqlx::query(
+                // Locked (where rows can be), so concurrent events for one alert apply one after the other,
+                // each seeing the other's outcome.
+                let lock = if $lock.is_empty() { "" } else { " FOR UPDATE OF a" };
+                let row = sqlx::query(&format!(
                     "SELECT a.id, a.incident_number, i.id, a.status FROM alerts a \
                      JOIN incidents i ON i.number = a.incident_number \
-                     WHERE a.integration_key = $1 AND a.dedup_key = $2 AND a.status <> 'resolved'",
-                )
+                     WHERE a.integration_key = $1 AND a.dedup_key = $2 AND a.status <> 'resolved'{lock}"
+                ))
                 .bind(integration_key)
                 .bind(dedup_key)
                 .fetch_optional(&mut *self.0)
@@ -655,12 +723,14 @@ macro_rules! sql_backend {
                 at: Millis,
             ) -> Result<(), sqlx::Error> {
                 let sql = match status {
+                    // Guarded, so a late acknowledge can never reopen a resolved incident.
                     IncidentStatus::Acknowledged => {
                         "UPDATE incidents SET status = 'acknowledged', acknowledged_at = $1, updated_at = $1 \
-                         WHERE number = $2"
+                         WHERE number = $2 AND status = 'triggered'"
                     }
                     IncidentStatus::Resolved => {
-                        "UPDATE incidents SET status = 'resolved', resolved_at = $1, updated_at = $1 WHERE number = $2"
+                        "UPDATE incidents SET status = 'resolved', resolved_at = $1, updated_at = $1 \
+                         WHERE number = $2 AND status <> 'resolved'"
                     }
                     IncidentStatus::Triggered => {
                         "UPDATE incidents SET status = 'triggered', updated_at = $1 WHERE number = $2"
@@ -671,15 +741,20 @@ macro_rules! sql_backend {
             }
 
             async fn find_incident(&mut self, r: &IncidentRef) -> Result<Option<IncidentHead>, sqlx::Error> {
-                let q = match r {
+                let row = match r {
                     IncidentRef::Number(n) => {
-                        sqlx::query("SELECT number, id, service, status FROM incidents WHERE number = $1").bind(*n)
+                        sqlx::query(&format!("SELECT number, id, service, status FROM incidents WHERE number = $1 {}", $lock))
+                            .bind(*n)
+                            .fetch_optional(&mut *self.0)
+                            .await?
                     }
                     IncidentRef::Id(id) => {
-                        sqlx::query("SELECT number, id, service, status FROM incidents WHERE id = $1").bind(id.clone())
+                        sqlx::query(&format!("SELECT number, id, service, status FROM incidents WHERE id = $1 {}", $lock))
+                            .bind(id.as_str())
+                            .fetch_optional(&mut *self.0)
+                            .await?
                     }
                 };
-                let row = q.fetch_optional(&mut *self.0).await?;
                 row.map(|r| {
                     Ok(IncidentHead {
                         number: r.try_get(0)?,

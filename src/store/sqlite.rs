@@ -20,8 +20,15 @@ sql_backend!(
     begin: "BEGIN IMMEDIATE",
     // Writers are serialised by the write lock, so the next number is simply the next one.
     next_number: "SELECT COALESCE(MAX(number), 0) + 1 FROM incidents",
-    skip_locked: ""
+    skip_locked: "",
+    lock: "",
+    prelock: no_prelock
 );
+
+/// The single writer already serialises every batch.
+async fn no_prelock(_: &mut SqliteConnection, _: &[Command]) -> Result<(), sqlx::Error> {
+    Ok(())
+}
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url` (`sqlite://path`).

@@ -14,10 +14,33 @@ export class ApiError extends Error {
   }
 }
 
-/** Calls `path`; answers the parsed JSON or throws ApiError. */
+const TOKEN_KEY = 'firehouse.apiToken';
+
+/** The API token of this tab (sessionStorage: gone when the tab closes), or null. */
+export function apiToken() {
+  try {
+    return window.sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/** Keeps (or, with null, forgets) the API token of this tab. */
+export function setApiToken(token) {
+  try {
+    if (token) window.sessionStorage.setItem(TOKEN_KEY, token);
+    else window.sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Storage disabled: the token cannot be kept.
+  }
+}
+
+/** Calls `path`; answers the parsed JSON or throws ApiError. A 401 also fires `firehouse:unauthorized`. */
 export async function api(path, { method = 'GET', body, signal } = {}) {
   const headers = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
+  const token = apiToken();
+  if (token) headers.authorization = `Bearer ${token}`;
   let response;
   try {
     response = await fetch(path, {
@@ -44,6 +67,9 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
     const err = data && typeof data === 'object' ? data.error : null;
     const message = err && typeof err.message === 'string' ? err.message : response.statusText || 'request failed';
     const code = err && typeof err.code === 'string' ? err.code : `http_${response.status}`;
+    if (response.status === 401) {
+      window.dispatchEvent(new CustomEvent('firehouse:unauthorized', { detail: { message, hadToken: Boolean(token) } }));
+    }
     throw new ApiError(response.status, code, message);
   }
   return { data, text };

@@ -29,7 +29,7 @@ export function installKeys() {
       }
       return;
     }
-    if (document.getElementById('help').open) return; // the dialog handles Esc itself
+    if (document.querySelector('dialog[open]')) return; // a dialog handles its own keys (Esc closes it)
     if (e.key === '?') {
       e.preventDefault();
       toggleHelp();

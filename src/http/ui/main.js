@@ -1,7 +1,7 @@
 // Entry point: picks the page for the path.
 
 import { h, replace } from './dom.js';
-import { markNav } from './shell.js';
+import { markNav, installAuth } from './shell.js';
 import { installKeys } from './keys.js';
 import { mountList } from './list.js';
 import { mountIncident } from './incident.js';
@@ -26,4 +26,5 @@ function route() {
 }
 
 installKeys();
+installAuth();
 route();

@@ -1,6 +1,7 @@
 // What every page shares: the alert region, status messages, the live indicator and polling.
 
 import { h, replace, refreshTimes } from './dom.js';
+import { apiToken, setApiToken } from './api.js';
 
 const alerts = () => document.getElementById('alerts');
 const statusRegion = () => document.getElementById('status');
@@ -51,14 +52,19 @@ export function markNav(name) {
   }
 }
 
-function setLive(ok) {
+function setLive(ok, err) {
   const el = document.getElementById('live');
   if (!el) return;
+  if (ok === null) {
+    el.textContent = '';
+    return;
+  }
   const t = new Date();
   const hh = String(t.getHours()).padStart(2, '0');
   const mm = String(t.getMinutes()).padStart(2, '0');
   const ss = String(t.getSeconds()).padStart(2, '0');
-  el.textContent = ok ? `Live · updated ${hh}:${mm}:${ss}` : 'Not updating: Firehouse is not answering';
+  const why = err && err.status ? `the API answered ${err.status} ${err.code}` : 'Firehouse is not answering';
+  el.textContent = ok ? `Live · updated ${hh}:${mm}:${ss}` : `Not updating: ${why}`;
   el.classList.toggle('stale', !ok);
 }
 
@@ -80,10 +86,10 @@ export function poll(key, context, load, ms = 2000) {
     try {
       keep = (await load()) !== false;
       clearError(key);
-      setLive(true);
+      setLive(keep ? true : null);
     } catch (e) {
       showError(key, context, e);
-      setLive(false);
+      setLive(false, e);
     } finally {
       running = false;
     }
@@ -101,4 +107,36 @@ export function poll(key, context, load, ms = 2000) {
   });
   tick();
   return { now: tick };
+}
+
+/** The API token: asked for when the API answers 401 (tokens exist), kept for this tab, forgotten on demand. */
+export function installAuth() {
+  const dialog = document.getElementById('token-dialog');
+  const form = document.getElementById('token-form');
+  const input = document.getElementById('token-input');
+  const why = document.getElementById('token-why');
+  const forget = document.getElementById('token-forget');
+  forget.hidden = !apiToken();
+  forget.addEventListener('click', () => {
+    setApiToken(null);
+    window.location.reload();
+  });
+  document.getElementById('token-cancel').addEventListener('click', () => dialog.close());
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const token = input.value.trim();
+    if (!token) return;
+    input.value = '';
+    setApiToken(token);
+    dialog.close();
+    window.location.reload();
+  });
+  window.addEventListener('firehouse:unauthorized', (e) => {
+    if (dialog.open) return;
+    if (e.detail && e.detail.hadToken) setApiToken(null);
+    forget.hidden = true;
+    why.textContent = `Firehouse answered: ${(e.detail && e.detail.message) || 'an API token is required'}.`;
+    dialog.showModal();
+    input.focus();
+  });
 }

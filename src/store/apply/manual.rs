@@ -3,7 +3,7 @@
 use super::dispatches;
 use super::{IncidentHead, IngestTx, NewEvent};
 use crate::domain::rules::RuleSet;
-use crate::domain::{lifecycle, ManualAction, Millis, Protocol};
+use crate::domain::{lifecycle, ManualAction, Millis, Protocol, Transition};
 use crate::store::{CommandResult, IncidentRef, Outcome, Rejection};
 
 /// Applies an operator's action; refusals change nothing.
@@ -43,4 +43,35 @@ pub async fn apply<T: IngestTx>(
         })
         .await?;
     Ok(Ok(Outcome { transition, incident: Some((id, number)), event_id }))
+}
+
+/// Appends a note to an incident's timeline.
+pub async fn note<T: IngestTx>(
+    tx: &mut T,
+    incident: &IncidentRef,
+    author: &str,
+    text: &str,
+    at: Millis,
+) -> Result<CommandResult, sqlx::Error> {
+    let Some(IncidentHead { number, id, service, .. }) = tx.find_incident(incident).await? else {
+        return Ok(Err(Rejection::IncidentNotFound));
+    };
+    let raw = serde_json::json!({ "author": author, "note": text }).to_string();
+    let event_id = tx
+        .insert_event(&NewEvent {
+            at,
+            protocol: Protocol::Api,
+            action: "note",
+            service: &service,
+            dedup_key: None,
+            outcome: Transition::Appended.as_str(),
+            alert_id: None,
+            incident_number: Some(number),
+            summary: Some(text),
+            severity: None,
+            raw: &raw,
+            held_alert_id: None,
+        })
+        .await?;
+    Ok(Ok(Outcome { transition: Transition::Appended, incident: Some((id, number)), event_id }))
 }

@@ -342,6 +342,9 @@ pub async fn apply_command<T: IngestTx>(
         Command::Manual { incident, action, actor, received_at } => {
             manual::apply(tx, rules, incident, *action, actor, *received_at).await
         }
+        Command::Note { incident, author, text, received_at } => {
+            manual::note(tx, incident, author, text, *received_at).await
+        }
         Command::Mirror { source, service, delivery_id, event, raw, received_at } => {
             external::apply_mirror(tx, rules, source, service, delivery_id.as_deref(), event, raw, *received_at).await
         }
