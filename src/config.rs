@@ -71,6 +71,10 @@ pub struct ServerConfig {
     pub database_url: Option<String>,
     /// Firehouse's external base URL, for links in prompts, webhooks and chat.
     pub public_url: Option<String>,
+    /// PEM certificate chain for HTTPS (with `tls_key`).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for HTTPS.
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// `[dispatch]`: how the outbox worker delivers actions.

@@ -15,4 +15,5 @@ pub mod responders;
 pub mod server;
 pub mod sources;
 pub mod store;
+pub mod tls;
 pub mod wire;

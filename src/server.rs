@@ -23,6 +23,8 @@ pub struct Settings {
     pub database_url: String,
     /// The parsed configuration file (default: empty, open mode).
     pub config: Config,
+    /// Serve HTTPS with these files (reloaded when they change).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// Why the server could not run.
@@ -34,6 +36,9 @@ pub enum ServeError {
     /// A webhook source could not be set up (e.g. a missing environment variable).
     #[error(transparent)]
     Source(#[from] crate::sources::SourceError),
+    /// The TLS certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// An action could not be set up (e.g. a missing environment variable).
     #[error("action {action:?}: {problem}")]
     Action {
@@ -58,6 +63,7 @@ pub struct Ready {
     state: AppState,
     writer: tokio::task::JoinHandle<()>,
     worker: Option<Worker>,
+    tls: Option<(axum_server::tls_rustls::RustlsConfig, crate::tls::TlsFiles)>,
 }
 
 impl Ready {
@@ -105,7 +111,11 @@ impl Ready {
             rules,
             dispatched,
         };
-        Ok(Ready { listener, state, writer, worker })
+        let tls = match settings.tls {
+            Some(files) => Some((files.load().await?, files)),
+            None => None,
+        };
+        Ok(Ready { listener, state, writer, worker, tls })
     }
 
     /// The bound address (useful with port 0).
@@ -119,11 +129,25 @@ impl Ready {
         let (stop, stopped) = watch::channel(false);
         let worker = self.worker.map(|w| w.spawn(self.state.dispatched.clone(), stopped.clone()));
         let releaser = spawn_releaser(&self.state, stopped);
-        let app = router(self.state);
-        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|source| ServeError::Listen { addr: addr.to_string(), source })?;
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = match self.tls {
+            None => axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await,
+            Some((config, files)) => {
+                let reloader = files.watch(config.clone(), Duration::from_secs(2));
+                let handle = axum_server::Handle::new();
+                let stopper = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+                });
+                let listener =
+                    self.listener.into_std().map_err(|source| ServeError::Listen { addr: addr.to_string(), source })?;
+                let served = axum_server::from_tcp_rustls(listener, config).handle(handle).serve(app).await;
+                reloader.abort();
+                served
+            }
+        };
+        served.map_err(|source| ServeError::Listen { addr: addr.to_string(), source })?;
         // Deliveries in flight finish; undelivered dispatches stay in the outbox for the next start.
         let _ = stop.send(true);
         if let Some(r) = releaser {

@@ -24,6 +24,12 @@ pub struct Args {
     /// Configuration file [default: ./firehouse.toml when it exists; without one, any key is accepted].
     #[arg(long, env = "FIREHOUSE_CONFIG")]
     config: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key; reloaded when the files change).
+    #[arg(long, env = "FIREHOUSE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "FIREHOUSE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// Reads the config the flags name, or `./firehouse.toml` when present, or none.
@@ -49,18 +55,24 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_tracing();
     let (path, config) = load_config(args.config)?;
     let listen = args.listen.or_else(|| config.server.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-    let database_url =
-        args.database.or_else(|| config.server.database_url.clone()).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+    let database_url = database_url(args.database, &config);
+    let tls = match (args.tls_cert.or(config.server.tls_cert.clone()), args.tls_key.or(config.server.tls_key.clone())) {
+        (Some(cert), Some(key)) => Some(firehouse::tls::TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both a certificate and a key"),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     match &path {
         Some(p) => tracing::info!(config = %p.display(), services = config.services.len(), "configuration loaded"),
         None => tracing::info!("no configuration file"),
     }
-    let ready =
-        Ready::bind(Settings { listen, database_url: database_url.clone(), config }).await.context("cannot start")?;
+    let ready = Ready::bind(Settings { listen, database_url: database_url.clone(), config, tls })
+        .await
+        .context("cannot start")?;
     let addr = ready.local_addr();
     tracing::info!(%addr, database = %redact_url(&database_url), "firehouse is ready");
     // One line on stdout that scripts and tests can wait for.
-    println!("firehouse listening on http://{addr}");
+    println!("firehouse listening on {scheme}://{addr}");
     ready.run(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -135,7 +135,7 @@ pub enum DedupKeyError {
 }
 
 /// A link attached to an alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Link {
     /// Where it points.
     pub href: String,

@@ -5,7 +5,7 @@
 use super::{IncidentStatus, Millis, Severity, Urgency};
 
 /// Where an incident came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// Firehouse's own Events API intake.

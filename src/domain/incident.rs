@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Where an incident is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IncidentStatus {
     /// Open and paging.
@@ -54,7 +54,7 @@ impl FromStr for IncidentStatus {
 }
 
 /// An incident as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Incident {
     /// Stable unique id (a UUID).
     pub id: String,

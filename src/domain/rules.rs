@@ -31,7 +31,7 @@ impl Test {
 
 /// A matcher as written in the configuration or an API body: `field` and exactly one of
 /// `equals`, `in`, `regex`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatcherSpec {
     /// The field (see [`FIELDS`]) or `custom_details.<path>`.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// PD-CEF severity of an alert event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Service down or data loss.
@@ -47,7 +47,7 @@ impl FromStr for Severity {
 }
 
 /// Whether an incident pages people now (`high`) or can wait for working hours (`low`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Urgency {
     /// Page now.

@@ -50,6 +50,25 @@ impl Serialize for Millis {
     }
 }
 
+/// In the OpenAPI document a `Millis` is what it serializes as: an RFC 3339 string, named `Timestamp`.
+impl utoipa::PartialSchema for Millis {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some("An instant: RFC 3339 in UTC with millisecond precision."))
+            .examples(["2026-11-25T20:01:55.123Z"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Millis {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Timestamp".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! `/api/v1/incidents`: list, show with timeline, acknowledge, resolve; change events per service.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::domain::{Incident, IncidentStatus, ManualAction, Millis};
 use crate::store::{
@@ -12,27 +12,46 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// Most incidents one page holds.
 pub const MAX_LIMIT: u32 = 100;
 const DEFAULT_LIMIT: u32 = 25;
 
 /// Query of `GET /api/v1/incidents`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Comma-separated statuses.
+    #[param(example = "triggered,acknowledged")]
     status: Option<String>,
     /// Service name.
     service: Option<String>,
     /// Dedup key of the opening alert.
     dedup_key: Option<String>,
     /// Page size (1–100, default 25).
+    #[param(minimum = 1, maximum = 100, default = 25)]
     limit: Option<u32>,
     /// Incidents to skip.
+    #[param(default = 0)]
     offset: Option<u32>,
 }
 
 /// `GET /api/v1/incidents`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents",
+    operation_id = "list_incidents",
+    tag = "incidents",
+    summary = "List incidents",
+    description = "Newest first, filtered by status (comma-separated: `triggered`, `acknowledged`, `resolved`), \
+                   service and dedup key, one page at a time.",
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of incidents", body = IncidentPage),
+        (status = 400, description = "A status, `limit` or `offset` is invalid", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListParams>, QueryRejection>,
@@ -62,7 +81,7 @@ pub async fn list(
 }
 
 /// An incident with its timeline.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct IncidentDetail {
     /// The incident's fields.
     #[serde(flatten)]
@@ -74,6 +93,19 @@ pub struct IncidentDetail {
 }
 
 /// `GET /api/v1/incidents/{id}` (id or number).
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents/{id}",
+    operation_id = "get_incident",
+    tag = "incidents",
+    summary = "Get an incident",
+    description = "One incident, by id or number, with its timeline and its dispatches (agent sessions included).",
+    params(IncidentId),
+    responses(
+        (status = 200, description = "The incident", body = IncidentDetail),
+        (status = 404, description = "No such incident", body = ErrorBody),
+    )
+)]
 pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<IncidentDetail>, ApiError> {
     detail(&state, &IncidentRef::parse(&id)).await.map(Json)
 }
@@ -87,8 +119,17 @@ async fn detail(state: &AppState, r: &IncidentRef) -> Result<IncidentDetail, Api
     Ok(IncidentDetail { incident, timeline, dispatches })
 }
 
+/// The incident of an `/api/v1/incidents/{id}/...` route.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct IncidentId {
+    /// The incident's id (a UUID) or its number.
+    #[param(example = "42")]
+    pub id: String,
+}
+
 /// Optional body of acknowledge and resolve.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ActionBody {
     /// Who is acting (recorded on the timeline).
     #[serde(default)]
@@ -96,6 +137,23 @@ pub struct ActionBody {
 }
 
 /// `POST /api/v1/incidents/{id}/acknowledge`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{id}/acknowledge",
+    operation_id = "acknowledge_incident",
+    tag = "incidents",
+    summary = "Acknowledge an incident",
+    description = "Acknowledges an open incident; the body is optional (empty means the actor `api`).",
+    params(IncidentId),
+    request_body(content = Option<ActionBody>, description = "Who is acting (optional)"),
+    responses(
+        (status = 200, description = "The incident after the change", body = IncidentDetail),
+        (status = 400, description = "The body is not valid JSON", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 409, description = "The incident is already resolved", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody),
+    )
+)]
 pub async fn acknowledge(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -105,6 +163,23 @@ pub async fn acknowledge(
 }
 
 /// `POST /api/v1/incidents/{id}/resolve`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{id}/resolve",
+    operation_id = "resolve_incident",
+    tag = "incidents",
+    summary = "Resolve an incident",
+    description = "Resolves an open incident; the body is optional (empty means the actor `api`).",
+    params(IncidentId),
+    request_body(content = Option<ActionBody>, description = "Who is acting (optional)"),
+    responses(
+        (status = 200, description = "The incident after the change", body = IncidentDetail),
+        (status = 400, description = "The body is not valid JSON", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 409, description = "The incident is already resolved", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody),
+    )
+)]
 pub async fn resolve(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -131,17 +206,42 @@ async fn act(state: &AppState, id: &str, action: ManualAction, body: &[u8]) -> R
 }
 
 /// Query of the change events route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChangeParams {
     /// From, RFC 3339 (default: 24 hours before `until`).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Until, RFC 3339 (default: now).
+    #[param(format = DateTime)]
     until: Option<String>,
-    /// At most this many (default and maximum 100).
+    /// At most this many (default and maximum 100; out-of-range values are clamped).
+    #[param(default = 100)]
     limit: Option<u32>,
 }
 
+/// Answer of the change events route.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeEventList {
+    /// The service's change events in the window, oldest first.
+    pub change_events: Vec<StoredChange>,
+}
+
 /// `GET /api/v1/services/{service}/change_events`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/services/{service}/change_events",
+    operation_id = "list_change_events",
+    tag = "incidents",
+    summary = "List a service's change events",
+    description = "Deploys and configuration changes of one service between `since` and `until` (the last 24 hours \
+                   by default).",
+    params(("service" = String, Path, description = "The service's name"), ChangeParams),
+    responses(
+        (status = 200, description = "The change events", body = ChangeEventList),
+        (status = 400, description = "`since` or `until` is not an RFC 3339 time", body = ErrorBody),
+    )
+)]
 pub async fn change_events(
     State(state): State<AppState>,
     Path(service): Path<String>,
@@ -160,11 +260,11 @@ pub async fn change_events(
     let since = time("since", &p.since)?.unwrap_or(Millis(until.0 - 24 * 3600 * 1000));
     let limit = p.limit.unwrap_or(MAX_LIMIT).clamp(1, MAX_LIMIT);
     let changes: Vec<StoredChange> = state.store.change_events(&ChangeQuery { service, since, until, limit }).await?;
-    Ok(Json(serde_json::json!({ "change_events": changes })))
+    Ok(Json(serde_json::json!(ChangeEventList { change_events: changes })))
 }
 
 /// Body of `POST /api/v1/incidents/{id}/notes`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NoteBody {
     /// The note.
     note: String,
@@ -174,6 +274,22 @@ pub struct NoteBody {
 }
 
 /// `POST /api/v1/incidents/{id}/notes`: adds a note to the timeline.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{id}/notes",
+    operation_id = "add_incident_note",
+    tag = "incidents",
+    summary = "Add a note to an incident",
+    description = "Appends a note to the incident's timeline.",
+    params(IncidentId),
+    request_body(content = NoteBody),
+    responses(
+        (status = 200, description = "The incident with the note on its timeline", body = IncidentDetail),
+        (status = 400, description = "The body is not a note (missing, empty or not JSON)", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody),
+    )
+)]
 pub async fn add_note(
     State(state): State<AppState>,
     Path(id): Path<String>,

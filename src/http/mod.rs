@@ -7,6 +7,7 @@ pub mod health;
 pub mod incidents;
 pub mod intake;
 pub mod metrics;
+pub mod openapi;
 pub mod rate_limit;
 pub mod silences;
 pub mod ui;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/tickets/{source}", post(webhooks::tickets))
         .merge(api)
         .route("/healthz", get(health::healthz))
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(metrics::scrape))
         .nest_service("/mcp", crate::mcp::service(state.clone(), crate::mcp::McpConfig::default()))
         .merge(ui::routes())

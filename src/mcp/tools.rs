@@ -13,9 +13,14 @@ use crate::store::{
     ChangeQuery, Command, DispatchQuery, DispatchRecord, IncidentQuery, IncidentRef, Rejection, StoreError,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -313,10 +318,29 @@ fn respond(result: Result<Value, ToolError>) -> Result<CallToolResult, ErrorData
             tracing::error!(%cause, "MCP tool failed");
             Err(ErrorData::internal_error("internal error", None))
         }
-        Err(e) => {
-            let body = json!({ "error": { "code": e.code(), "message": e.message() } });
-            Ok(CallToolResult::error(vec![ContentBlock::text(body.to_string())]))
-        }
+        Err(e) => Ok(error_result(e.code(), e.message())),
+    }
+}
+
+/// A tool error result: `{"error": {"code", "message"}}` as JSON text.
+fn error_result(code: &str, message: &str) -> CallToolResult {
+    let body = json!({ "error": { "code": code, "message": message } });
+    CallToolResult::error(vec![ContentBlock::text(body.to_string())])
+}
+
+/// The SDK answers arguments that do not fit a tool's schema with a plain-text tool error; this gives
+/// it the shape of every other tool error.
+fn with_json_error(result: CallToolResult) -> CallToolResult {
+    if result.is_error != Some(true) {
+        return result;
+    }
+    let text = match result.content.as_slice() {
+        [block] => block.as_text().map(|t| t.text.clone()),
+        _ => None,
+    };
+    match text {
+        Some(text) if serde_json::from_str::<Value>(&text).is_err() => error_result("bad_request", &text),
+        _ => result,
     }
 }
 
@@ -423,6 +447,17 @@ impl FirehouseMcp {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for FirehouseMcp {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        match self.tool_router.call(ToolCallContext::new(self, request, context)).await? {
+            CallToolResponse::Complete(result) => Ok(CallToolResponse::Complete(with_json_error(result))),
+            other => Ok(other),
+        }
+    }
+
     fn get_info(&self) -> ServerConfig {
         let mut implementation = Implementation::new("firehouse", env!("CARGO_PKG_VERSION"));
         implementation.title = Some("Firehouse incident gateway".into());

@@ -19,7 +19,7 @@ pub struct IncidentQuery {
 }
 
 /// One page of incidents.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IncidentPage {
     /// The incidents, newest first.
     pub incidents: Vec<Incident>,
@@ -34,7 +34,7 @@ pub struct IncidentPage {
 }
 
 /// One event on an incident's timeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     /// The event's id.
     pub id: i64,
@@ -69,7 +69,7 @@ pub struct ChangeQuery {
 }
 
 /// A stored change event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredChange {
     /// Its id.
     pub id: i64,
@@ -88,7 +88,7 @@ pub struct StoredChange {
 }
 
 /// Where a dispatch is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DispatchStatus {
     /// Waiting for (another) attempt.
@@ -123,7 +123,7 @@ impl std::str::FromStr for DispatchStatus {
 }
 
 /// One dispatch: an action for an incident transition.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DispatchRecord {
     /// Its id.
     pub id: i64,
@@ -184,7 +184,7 @@ pub struct DispatchUpdate {
 }
 
 /// A silence as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SilenceRecord {
     /// Its id.
     pub id: i64,

@@ -57,7 +57,8 @@ impl TestServer {
             Some(t) => Config::parse(t, Path::new("test.toml")).unwrap_or_else(|e| panic!("config: {e:?}")),
             None => Config::default(),
         };
-        let settings = Settings { listen: "127.0.0.1:0".into(), database_url: sqlite_url(dir.path()), config };
+        let settings =
+            Settings { listen: "127.0.0.1:0".into(), database_url: sqlite_url(dir.path()), config, tls: None };
         let ready = Ready::bind(settings).await.expect("server starts");
         let addr = ready.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
