@@ -637,7 +637,7 @@ mod load {
         /// The next body, and whether its dedup key is new.
         fn next_body(&mut self) -> (Bytes, bool) {
             self.made += 1;
-            let repeat = self.new_keys > 0 && self.random() % REPEAT_ONE_IN == 0;
+            let repeat = self.new_keys > 0 && self.random().is_multiple_of(REPEAT_ONE_IN);
             let key = if repeat { self.random() % self.new_keys } else { self.new_keys };
             if !repeat {
                 self.new_keys += 1;

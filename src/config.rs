@@ -29,6 +29,9 @@ pub struct Config {
     /// `[webhooks]`: PagerDuty v3 subscriptions and ticket trackers sending to Firehouse.
     #[serde(default)]
     pub webhooks: crate::sources::WebhooksConfig,
+    /// `[mcp]`: the MCP server for agents (tokens, whether agents may change incident status).
+    #[serde(default)]
+    pub mcp: crate::mcp::McpConfig,
     /// `[actions.<name>]`: what each action does.
     #[serde(default)]
     pub actions: std::collections::BTreeMap<String, Spanned<crate::responders::ActionConfig>>,

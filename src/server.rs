@@ -107,6 +107,7 @@ impl Ready {
             directory: Arc::new(directory),
             metrics,
             rate_limits: Default::default(),
+            mcp: Arc::new(settings.config.mcp.clone()),
             sources,
             rules,
             dispatched,

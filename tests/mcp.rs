@@ -74,6 +74,7 @@ impl Server {
             directory: Arc::new(directory),
             metrics,
             rate_limits: Default::default(),
+            mcp: Default::default(),
             sources: Arc::new(firehouse::sources::Sources::build(&config.webhooks).unwrap()),
             rules,
             dispatched,
@@ -244,7 +245,6 @@ async fn an_agent_investigates_an_incident_over_mcp() {
 
     // The server says what it is for.
     let info = client.peer_info().expect("server info");
-    println!("PROTO {:?}", info.protocol_version);
     assert_eq!(info.server_info.as_ref().unwrap().name, "firehouse");
     let instructions = info.instructions.as_deref().unwrap();
     for word in ["incident gateway", "timeline", "change events", "similar", "add_note"] {
@@ -477,10 +477,27 @@ async fn without_client_addresses_a_token_is_required() {
 }
 
 #[tokio::test]
-async fn the_gateway_mounts_mcp_at_slash_mcp() {
+async fn the_gateway_mounts_mcp_at_slash_mcp_and_still_stops() {
     let server = TestServer::open().await;
-    let (status, _, body) = server.get_text("/mcp").await;
-    assert_ne!(status, 404, "{body}");
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}});
+    let r = server
+        .client
+        .post(server.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert!([200, 401].contains(&r.status().as_u16()), "mounted: {}", r.status());
+    if r.status() == 200 {
+        // Served with client addresses, and no token configured: this loopback client needs none.
+        let client = connect(server.url("/mcp"), None).await.unwrap();
+        assert_eq!(ok(&client, "list_incidents", json!({})).await["total"], 0);
+        client.cancel().await.unwrap();
+    }
+    // No MCP session outlives its request, so the writer drains and the server stops.
+    tokio::time::timeout(std::time::Duration::from_secs(10), server.stop()).await.expect("the server stops");
 }
 
 #[tokio::test]
@@ -518,4 +535,19 @@ async fn clients_of_earlier_protocol_versions_are_served_without_sessions() {
     // There is no server-initiated stream to open.
     let r = server.http.get(server.url("/mcp")).bearer_auth(TOKEN).header("accept", "text/event-stream").send().await;
     assert_eq!(r.unwrap().status(), 405);
+}
+
+#[tokio::test]
+async fn a_client_of_the_newest_protocol_is_served_too() {
+    use rmcp::model::ProtocolVersion;
+    use rmcp::{ClientLifecycleMode, ClientServiceExt};
+    let server = Server::start(true).await;
+    server.alert("trigger", "web/5xx", "web1", "nginx", "http").await;
+    let config = StreamableHttpClientTransportConfig::with_uri(server.url("/mcp")).auth_header(TOKEN);
+    let lifecycle = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+    let client = ().serve_with_lifecycle(StreamableHttpClientTransport::from_config(config), lifecycle).await.unwrap();
+    assert_eq!(client.peer_info().unwrap().protocol_version, ProtocolVersion::V_2026_07_28);
+    let listed = ok(&client, "list_incidents", json!({"status": "triggered"})).await;
+    assert_eq!(numbers(&listed["incidents"]), [1]);
+    client.cancel().await.unwrap();
 }

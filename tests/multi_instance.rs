@@ -96,7 +96,7 @@ fn dedup_key(k: usize) -> String {
 
 /// Whether round `round` acknowledges key `k` (to both instances at once, racing with more triggers).
 fn acknowledges(k: usize, round: usize) -> bool {
-    (k + round) % 3 == 0
+    (k + round).is_multiple_of(3)
 }
 
 /// Whether round `round` ends by resolving key `k` (so the next round opens a new incident).

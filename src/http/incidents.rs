@@ -148,7 +148,7 @@ pub struct ActionBody {
     request_body(content = Option<ActionBody>, description = "Who is acting (optional)"),
     responses(
         (status = 200, description = "The incident after the change", body = IncidentDetail),
-        (status = 400, description = "The body is not valid JSON", body = ErrorBody),
+        (status = 400, description = "The body is neither empty nor `{\"actor\": \"...\"}`", body = ErrorBody),
         (status = 404, description = "No such incident", body = ErrorBody),
         (status = 409, description = "The incident is already resolved", body = ErrorBody),
         (status = 503, description = "Shutting down", body = ErrorBody),
@@ -174,7 +174,7 @@ pub async fn acknowledge(
     request_body(content = Option<ActionBody>, description = "Who is acting (optional)"),
     responses(
         (status = 200, description = "The incident after the change", body = IncidentDetail),
-        (status = 400, description = "The body is not valid JSON", body = ErrorBody),
+        (status = 400, description = "The body is neither empty nor `{\"actor\": \"...\"}`", body = ErrorBody),
         (status = 404, description = "No such incident", body = ErrorBody),
         (status = 409, description = "The incident is already resolved", body = ErrorBody),
         (status = 503, description = "Shutting down", body = ErrorBody),
@@ -239,7 +239,7 @@ pub struct ChangeEventList {
     params(("service" = String, Path, description = "The service's name"), ChangeParams),
     responses(
         (status = 200, description = "The change events", body = ChangeEventList),
-        (status = 400, description = "`since` or `until` is not an RFC 3339 time", body = ErrorBody),
+        (status = 400, description = "`since` / `until` not RFC 3339, or `limit` not a number", body = ErrorBody),
     )
 )]
 pub async fn change_events(

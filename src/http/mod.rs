@@ -33,6 +33,8 @@ pub struct AppState {
     pub directory: Arc<ServiceDirectory>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The MCP server's settings (`[mcp]`).
+    pub mcp: Arc<crate::mcp::McpConfig>,
     /// Per-integration-key rate limits.
     pub rate_limits: Arc<rate_limit::RateLimits>,
     /// Inbound webhook sources.
@@ -71,7 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(metrics::scrape))
-        .nest_service("/mcp", crate::mcp::service(state.clone(), crate::mcp::McpConfig::default()))
+        .nest_service("/mcp", crate::mcp::service(state.clone(), (*state.mcp).clone()))
         .merge(ui::routes())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track_latency))

@@ -57,9 +57,9 @@ pub const BEARER: &str = "bearer";
 )]
 pub struct ApiDoc;
 
-/// What holds for every route, so no handler repeats it: the bearer scheme; 401 and 403 from the
-/// token check on every route that needs a token (those without an explicit `security`); 500 anywhere;
-/// and an optional body (`Option<T>`) is one that may be left out, not a JSON `null`.
+/// What holds for every route, so no handler repeats it: the bearer scheme; on every route behind the
+/// token check (those without an explicit `security`), 401 and 403 from the check and 500 from the
+/// store it reads; and an optional body (`Option<T>`) is one that may be left out, not a JSON `null`.
 struct Conventions;
 
 impl Modify for Conventions {
@@ -84,8 +84,8 @@ impl Modify for Conventions {
                 if operation.security.is_none() {
                     add_error(operation, 401, "No valid API token (missing once a token exists, wrong or revoked)");
                     add_error(operation, 403, "No API token exists yet and the client is not on the server's machine");
+                    add_error(operation, 500, "Internal error (the cause is logged, not shown)");
                 }
-                add_error(operation, 500, "Internal error (the cause is logged, not shown)");
                 optional_body_is_absent_not_null(operation);
             }
         }
@@ -108,7 +108,10 @@ fn optional_body_is_absent_not_null(operation: &mut Operation) {
     }
     for content in body.content.values_mut() {
         let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else { continue };
-        let is_null = |s: &RefOr<Schema>| matches!(s, RefOr::T(Schema::Object(o)) if matches!(o.schema_type, SchemaType::Type(Type::Null)));
+        let is_null = |s: &RefOr<Schema>| match s {
+            RefOr::T(Schema::Object(o)) => matches!(o.schema_type, SchemaType::Type(Type::Null)),
+            _ => false,
+        };
         let mut rest: Vec<_> = one_of.items.iter().filter(|s| !is_null(s)).cloned().collect();
         if rest.len() == 1 && one_of.items.len() == 2 {
             content.schema = rest.pop();

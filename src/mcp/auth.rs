@@ -76,7 +76,7 @@ impl Auth {
             return Err(Refusal::NotLoopback);
         }
         // A page on another site must not reach a tokenless server through the browser on this machine.
-        let host_ok = headers.get(HOST).and_then(|h| h.to_str().ok()).map_or(true, |h| is_loopback_name(host_of(h)));
+        let host_ok = headers.get(HOST).and_then(|h| h.to_str().ok()).is_none_or(|h| is_loopback_name(host_of(h)));
         let origin_ok = headers
             .get(ORIGIN)
             .map(|o| {

@@ -81,6 +81,7 @@ pub struct FirehouseMcp {
 /// An incident, by number or id.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
+#[schemars(inline)] // no `$ref`s: not every MCP client resolves them
 pub enum IncidentArg {
     /// Its number, e.g. 42.
     Number(i64),
@@ -105,15 +106,14 @@ impl IncidentArg {
     }
 }
 
-/// An incident status.
+/// An incident status: triggered (open, paging), acknowledged (open, someone is on it) or resolved.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(inline)] // no `$ref`s: not every MCP client resolves them
 pub enum StatusArg {
-    /// Open and paging.
+    // (Variants undocumented, so that the schema is a plain `enum` of the three words.)
     Triggered,
-    /// Open; someone is on it.
     Acknowledged,
-    /// Closed.
     Resolved,
 }
 
@@ -130,6 +130,7 @@ impl From<StatusArg> for IncidentStatus {
 /// One status or several.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
+#[schemars(inline)] // no `$ref`s: not every MCP client resolves them
 pub enum StatusFilter {
     /// Any of these.
     Many(Vec<StatusArg>),
@@ -228,10 +229,10 @@ pub struct AddNoteArgs {
 /// The status to move an incident to.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(inline)] // no `$ref`s: not every MCP client resolves them
 pub enum NewStatus {
-    /// Someone is on it.
+    // (Undocumented variants: a plain `enum` schema.)
     Acknowledged,
-    /// It is over.
     Resolved,
 }
 
@@ -563,8 +564,7 @@ impl FirehouseMcp {
         let target = self.incident(&args.incident.to_ref()?).await?;
         let limit = bounded(args.limit, DEFAULT_SIMILAR, MAX_SIMILAR) as usize;
         let alike = |c: &Incident| {
-            c.id != target.id
-                && c.created_at <= target.created_at
+            (c.created_at, c.number) < (target.created_at, target.number)
                 && [(&target.source, &c.source), (&target.component, &c.component), (&target.class, &c.class)]
                     .iter()
                     .all(|(want, have)| want.is_none() || want == have)

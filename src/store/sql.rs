@@ -677,15 +677,7 @@ macro_rules! sql_backend {
                 .bind(external_id)
                 .fetch_optional(&mut *self.0)
                 .await?;
-                row.map(|r| {
-                    Ok(IncidentHead {
-                        number: r.try_get(0)?,
-                        id: r.try_get(1)?,
-                        service: r.try_get(2)?,
-                        status: parse_col(&r, 3)?,
-                    })
-                })
-                .transpose()
+                row.as_ref().map(head_from_row).transpose()
             }
 
             async fn set_labels(&mut self, incident_number: i64, labels: &[String]) -> Result<(), sqlx::Error> {
@@ -755,15 +747,7 @@ macro_rules! sql_backend {
                             .await?
                     }
                 };
-                row.map(|r| {
-                    Ok(IncidentHead {
-                        number: r.try_get(0)?,
-                        id: r.try_get(1)?,
-                        service: r.try_get(2)?,
-                        status: parse_col(&r, 3)?,
-                    })
-                })
-                .transpose()
+                row.as_ref().map(head_from_row).transpose()
             }
 
             async fn insert_event(&mut self, e: &NewEvent<'_>) -> Result<i64, sqlx::Error> {

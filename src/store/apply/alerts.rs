@@ -60,7 +60,12 @@ pub async fn apply<T: IngestTx>(
             let t = on_open_alert(tx, ctx, a, open.alert_id, &head, at).await?;
             break (t, Target { alert_id: Some(open.alert_id), incident: Some((head.id, head.number)), held_id: None });
         }
-        if let Some(held) = tx.held_alert(a.key, dedup).await? {
+        // Only services with a pause hold alerts; others skip the lookup on the hot path.
+        let held = match a.service.noise.pause {
+            Some(_) => tx.held_alert(a.key, dedup).await?,
+            None => None,
+        };
+        if let Some(held) = held {
             let t = match a.event.action {
                 EventAction::Trigger => Transition::Appended,
                 EventAction::Acknowledge => Transition::Unchanged,
