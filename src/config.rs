@@ -94,6 +94,13 @@ pub struct DispatchConfig {
     pub change_window_hours: u64,
     /// Hours a failing dispatch is retried before it is dead-lettered.
     pub max_age_hours: u64,
+    /// Seconds before an agent session's first poll, and after each change it makes (polls then back off,
+    /// doubling while nothing changes).
+    pub session_poll_seconds: u64,
+    /// The longest wait, in seconds, between two polls of an agent session.
+    pub session_poll_max_seconds: u64,
+    /// Hours an agent session that has not ended is followed.
+    pub session_max_age_hours: u64,
 }
 
 impl Default for DispatchConfig {
@@ -104,6 +111,9 @@ impl Default for DispatchConfig {
             poll_millis: 1000,
             change_window_hours: 24,
             max_age_hours: 48,
+            session_poll_seconds: 15,
+            session_poll_max_seconds: 600,
+            session_max_age_hours: 7 * 24,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Wires the parts together and runs the HTTP server until told to stop.
 
 use crate::config::Config;
+use crate::dispatch::sessions::{SessionTracker, TrackerSettings};
 use crate::dispatch::worker::{Worker, WorkerSettings};
 use crate::dispatch::Responders;
 use crate::http::{router, AppState};
@@ -64,6 +65,7 @@ pub struct Ready {
     writer: tokio::task::JoinHandle<()>,
     worker: Option<Worker>,
     tls: Option<(axum_server::tls_rustls::RustlsConfig, crate::tls::TlsFiles)>,
+    tracker: Option<SessionTracker>,
 }
 
 impl Ready {
@@ -84,20 +86,35 @@ impl Ready {
                 action.get_ref().build(name).map_err(|problem| ServeError::Action { action: name.clone(), problem })?;
             responders.insert(name.clone(), responder);
         }
+        let responders = Arc::new(responders);
         let dispatch = &settings.config.dispatch;
+        let lease = Duration::from_secs(dispatch.lease_seconds.max(1));
+        let first_session_poll = Duration::from_secs(dispatch.session_poll_seconds.max(1));
         let worker_settings = WorkerSettings {
-            lease: Duration::from_secs(dispatch.lease_seconds.max(1)),
+            lease,
             poll: Duration::from_millis(dispatch.poll_millis.max(10)),
             change_window: Duration::from_secs(dispatch.change_window_hours * 3600),
             public_url: settings.config.server.public_url.clone(),
+            first_session_poll,
             ..WorkerSettings::default()
         };
-        let worker = dispatch.worker.then(|| Worker::new(store.clone(), Arc::new(responders), worker_settings));
+        let tracker_settings = TrackerSettings {
+            first_poll: first_session_poll,
+            max_interval: Duration::from_secs(dispatch.session_poll_max_seconds.max(1)),
+            max_age: Duration::from_secs(dispatch.session_max_age_hours.max(1).saturating_mul(3600)),
+            lease,
+            ..TrackerSettings::default()
+        };
+        let worker = dispatch.worker.then(|| Worker::new(store.clone(), responders.clone(), worker_settings));
         let sources = Arc::new(crate::sources::Sources::build(&settings.config.webhooks)?);
         let metrics = Arc::new(Metrics::new());
         let rules = Arc::new(settings.config.rules());
         let dispatched = Arc::new(tokio::sync::Notify::new());
         let (ingestor, writer) = Ingestor::start(store.clone(), rules.clone(), dispatched.clone(), metrics.clone());
+        // Sessions are followed wherever dispatches are delivered.
+        let tracker = dispatch
+            .worker
+            .then(|| SessionTracker::new(store.clone(), ingestor.clone(), responders.clone(), tracker_settings));
         let listener = TcpListener::bind(&settings.listen)
             .await
             .map_err(|source| ServeError::Listen { addr: settings.listen.clone(), source })?;
@@ -116,7 +133,7 @@ impl Ready {
             Some(files) => Some((files.load().await?, files)),
             None => None,
         };
-        Ok(Ready { listener, state, writer, worker, tls })
+        Ok(Ready { listener, state, writer, worker, tls, tracker })
     }
 
     /// The bound address (useful with port 0).
@@ -129,6 +146,7 @@ impl Ready {
         let addr = self.local_addr();
         let (stop, stopped) = watch::channel(false);
         let worker = self.worker.map(|w| w.spawn(self.state.dispatched.clone(), stopped.clone()));
+        let tracker = self.tracker.map(|t| t.spawn(stopped.clone()));
         let releaser = spawn_releaser(&self.state, stopped);
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = match self.tls {
@@ -154,7 +172,11 @@ impl Ready {
         if let Some(r) = releaser {
             let _ = r.await;
         }
-        // Every handle to the writer is gone now (router and releaser): the writer drains and ends.
+        // A poll in flight records its report; sessions not polled yet are polled after the next start.
+        if let Some(t) = tracker {
+            let _ = t.await;
+        }
+        // Every handle to the writer is gone now (router, releaser and tracker): the writer drains and ends.
         let _ = self.writer.await;
         if let Some(w) = worker {
             let _ = w.await;

@@ -512,6 +512,11 @@ timeout_seconds = 2
     let silences = api.get("/api/v1/silences", 200).await;
     assert_eq!(silences["silences"].as_array().unwrap().len(), 2);
     api.get("/api/v1/silences?all=true", 200).await;
+    let services = api.get("/api/v1/services", 200).await;
+    assert!(!services["services"].as_array().unwrap().is_empty());
+    let events = api.get("/api/v1/events?limit=5", 200).await;
+    assert!(!events["events"].as_array().unwrap().is_empty());
+    api.get("/api/v1/events?since=yesterday", 400).await;
     api.get("/api/v1/silences?all=maybe", 400).await;
     api.delete(&format!("/api/v1/silences/{silence_id}"), 204).await;
     api.delete(&format!("/api/v1/silences/{silence_id}"), 404).await;

@@ -290,6 +290,112 @@ async fn concurrent_writers_open_one_incident_per_key(backend: Backend) {
     }
 }
 
+/// A delivered dispatch for the incident `number` opened (its row exists for the session to reference).
+async fn delivered_dispatch(s: &dyn Store, number: i64) -> i64 {
+    let rules = firehouse::config::Config::parse(
+        "[[rules]]\nname = \"r\"\non = [\"acknowledged\"]\nactions = [\"a\"]\n\n[actions.a]\ntype = \"slack\"\nwebhook_url_env = \"X\"\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap()
+    .rules();
+    s.apply(&[manual(number, ManualAction::Acknowledge)], &rules).await.unwrap();
+    let q = store::DispatchQuery { incident_number: Some(number), limit: 10, ..Default::default() };
+    s.list_dispatches(&q).await.unwrap()[0].id
+}
+
+fn session_note(text: &str) -> store::SessionNote {
+    store::SessionNote { author: "devin".into(), text: text.into(), details: json!({"session_id": "devin-1"}) }
+}
+
+fn session_report(polls: i64, status: &str, notes: &[&str], next: i64, done: bool) -> Command {
+    Command::AgentSession {
+        report: store::SessionReport {
+            session_id: "devin-1".into(),
+            polls,
+            polled: Some(store::PolledSession {
+                status: status.into(),
+                pull_requests: vec![store::PullRequest {
+                    pr_url: "https://github.com/o/r/pull/1".into(),
+                    pr_state: None,
+                }],
+                structured_output: done.then(|| json!({"summary": "s"})),
+            }),
+            notes: notes.iter().map(|t| session_note(t)).collect(),
+            postmortem: done.then(|| json!({"summary": "s"})),
+            next_poll_at: Millis(next),
+            done,
+        },
+        received_at: Millis(next - 1_000),
+    }
+}
+
+/// Sessions are followed once, claimed under a lease, and a report applies once: a stale one changes nothing.
+async fn agent_sessions_are_followed_until_done(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let s = open(&db).await;
+    let number = apply_one(&*s, trigger("k", "agent", "critical")).await.unwrap().incident.unwrap().1;
+    let dispatch_id = delivered_dispatch(&*s, number).await;
+    let new = store::NewAgentSession {
+        incident_number: number,
+        dispatch_id,
+        action: "a".into(),
+        session_id: "devin-1".into(),
+        url: "https://app.devin.ai/sessions/1".into(),
+        status: "new".into(),
+        next_poll_at: Millis(20_000),
+        at: Millis(5_000),
+    };
+    assert!(s.track_session(&new, &session_note("started")).await.unwrap());
+    assert!(!s.track_session(&new, &session_note("started again")).await.unwrap(), "followed once");
+    assert_eq!(s.next_session_poll().await.unwrap(), Some(Millis(20_000)));
+    assert!(s.claim_sessions(Millis(19_999), Millis(60_000), 10).await.unwrap().is_empty(), "not due yet");
+
+    let claimed = s.claim_sessions(Millis(20_000), Millis(80_000), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let c = &claimed[0];
+    assert_eq!((c.session_id.as_str(), c.status.as_str(), c.polls, c.done), ("devin-1", "new", 0, false));
+    assert_eq!((c.next_poll_at, c.created_at, c.updated_at), (Millis(80_000), Millis(5_000), Millis(5_000)));
+    assert!(s.claim_sessions(Millis(21_000), Millis(90_000), 10).await.unwrap().is_empty(), "leased");
+
+    let applied = apply_one(&*s, session_report(0, "running", &["running"], 36_000, false)).await.unwrap();
+    assert_eq!(applied.transition, Transition::Appended);
+    let stale = apply_one(&*s, session_report(0, "exit", &["stale"], 37_000, true)).await.unwrap();
+    assert_eq!((stale.transition, stale.incident), (Transition::Unchanged, None), "polled since: ignored");
+    let row = &s.agent_sessions(number).await.unwrap()[0];
+    assert_eq!(
+        (row.status.as_str(), row.polls, row.next_poll_at, row.updated_at),
+        ("running", 1, Millis(36_000), Millis(35_000))
+    );
+    assert_eq!(row.pull_requests[0].pr_url, "https://github.com/o/r/pull/1");
+    assert!(s.postmortem(number).await.unwrap().is_none());
+
+    let quiet = apply_one(&*s, session_report(1, "running", &[], 70_000, false)).await.unwrap();
+    assert_eq!(quiet.transition, Transition::Unchanged);
+    let row = &s.agent_sessions(number).await.unwrap()[0];
+    assert_eq!((row.polls, row.updated_at), (2, Millis(35_000)), "no change: updated_at stays");
+
+    apply_one(&*s, session_report(2, "exit", &["finished"], 90_000, true)).await.unwrap();
+    let row = &s.agent_sessions(number).await.unwrap()[0];
+    assert!(row.done && row.status == "exit");
+    assert_eq!(row.structured_output, Some(json!({"summary": "s"})));
+    assert_eq!(s.next_session_poll().await.unwrap(), None);
+    assert!(s.claim_sessions(Millis(i64::MAX / 2), Millis(i64::MAX / 2), 10).await.unwrap().is_empty(), "done");
+    let late = apply_one(&*s, session_report(3, "exit", &["after the end"], 95_000, true)).await.unwrap();
+    assert_eq!(late.transition, Transition::Unchanged);
+    let pm = s.postmortem(number).await.unwrap().unwrap();
+    assert_eq!((pm.session_id.as_str(), pm.body.clone()), ("devin-1", json!({"summary": "s"})));
+
+    let notes: Vec<String> = s
+        .timeline(number)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "note")
+        .map(|e| format!("{}: {}", e.raw["author"].as_str().unwrap(), e.summary.unwrap()))
+        .collect();
+    assert_eq!(notes, ["devin: started", "devin: running", "devin: finished"]);
+}
+
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -312,4 +418,5 @@ on_every_backend!(
     services_sync_idempotently,
     reopening_the_store_keeps_everything,
     concurrent_writers_open_one_incident_per_key,
+    agent_sessions_are_followed_until_done,
 );

@@ -48,6 +48,11 @@ impl Api {
         self.send(request).await
     }
 
+    /// DELETE; answers `Null` for a 204.
+    pub async fn delete(&self, segments: &[&str]) -> anyhow::Result<Value> {
+        self.send(self.client.delete(self.url(segments))).await
+    }
+
     /// The JSON of a 2xx answer; otherwise an error carrying the API's message and the status.
     async fn send(&self, mut request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         if let Some(token) = &self.token {
@@ -57,6 +62,7 @@ impl Api {
         let status = response.status();
         let bytes = response.bytes().await.with_context(|| format!("cannot read the answer of {}", self.server))?;
         match serde_json::from_slice::<Value>(&bytes) {
+            _ if status == reqwest::StatusCode::NO_CONTENT => Ok(Value::Null),
             Ok(body) if status.is_success() => Ok(body),
             Ok(body) => bail!("{} ({status})", body["error"]["message"].as_str().unwrap_or("request failed")),
             Err(_) if status.is_success() => bail!("the server's answer is not JSON"),

@@ -1,11 +1,13 @@
 //! Command-line interface: `serve`, `send`, `incidents`, `dispatches`, `config check`.
 
 mod api;
+mod catalog;
 mod config_check;
 mod dispatches;
 mod incidents;
 mod send;
 mod serve;
+mod silences;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +35,12 @@ enum Command {
     Config(config_check::Args),
     /// Create, list and revoke API tokens (in the database).
     Token(token::Args),
+    /// List, create and end silences on a running server.
+    Silences(silences::SilenceArgs),
+    /// List services and their incident counts.
+    Services(catalog::ServicesArgs),
+    /// Search the event log by dedup key, service and time.
+    Events(catalog::EventsArgs),
 }
 
 /// Runs the command line; the exit code says whether it worked.
@@ -53,6 +61,9 @@ pub fn main() -> ExitCode {
             Command::Dispatches(a) => dispatches::run(a).await,
             Command::Config(a) => config_check::run(a),
             Command::Token(a) => token::run(a).await,
+            Command::Silences(a) => silences::silences(a).await,
+            Command::Services(a) => catalog::services(a).await,
+            Command::Events(a) => catalog::events(a).await,
         }
     });
     match result {

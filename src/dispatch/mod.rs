@@ -4,12 +4,16 @@
 //! them; the [`worker`] claims due ones with a lease, hands each to its [`Responder`], and records
 //! the attempt. Responders only say how one delivery went; retries, backoff and dead letters are
 //! the worker's.
+//!
+//! A delivery that started an agent session (its result carries a `session_id` and a `url`) is
+//! followed by the [`sessions`] tracker until the session ends, through [`Responder::session`].
 
 pub mod backoff;
+pub mod sessions;
 pub mod worker;
 
 use crate::domain::Incident;
-use crate::store::{StoredChange, TimelineEntry};
+use crate::store::{PullRequest, StoredChange, TimelineEntry};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,11 +67,33 @@ pub enum Delivery {
     },
 }
 
+/// An agent session as its API reports it (see [`Responder::session`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionState {
+    /// Who runs it (`devin`): the author of the timeline notes about it.
+    pub agent: String,
+    /// `new`, `claimed`, `running`, `exit`, `error`, `suspended` or `resuming`.
+    pub status: String,
+    /// The pull requests it opened.
+    pub pull_requests: Vec<PullRequest>,
+    /// Its structured output, once it has produced one.
+    pub structured_output: Option<serde_json::Value>,
+    /// Whether its structured output is the incident's postmortem (stored on the incident).
+    pub postmortem: bool,
+}
+
 /// Delivers one kind of action.
 #[async_trait]
 pub trait Responder: Send + Sync {
     /// Attempts one delivery.
     async fn deliver(&self, ctx: &DispatchContext) -> Delivery;
+
+    /// Reads an agent session this responder started (a delivery's result carrying its `session_id` and `url`),
+    /// for the [`sessions`] tracker. `None`: this responder starts no sessions; an error text (never holding a
+    /// secret) when the session could not be read this time.
+    async fn session(&self, _session_id: &str) -> Option<Result<SessionState, String>> {
+        None
+    }
 }
 
 /// Responders by action name.

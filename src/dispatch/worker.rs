@@ -7,7 +7,10 @@
 use super::backoff;
 use super::{Delivery, DispatchContext, Responders};
 use crate::domain::Millis;
-use crate::store::{ChangeQuery, DispatchRecord, DispatchStatus, DispatchUpdate, IncidentRef, Store, StoreError};
+use crate::store::{
+    ChangeQuery, DispatchRecord, DispatchStatus, DispatchUpdate, IncidentRef, NewAgentSession, SessionNote, Store,
+    StoreError,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -26,6 +29,8 @@ pub struct WorkerSettings {
     pub change_window: Duration,
     /// Base URL of Firehouse for links (`server.public_url`).
     pub public_url: Option<String>,
+    /// When an agent session a delivery started is first polled (see [`super::sessions`]).
+    pub first_session_poll: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -36,6 +41,7 @@ impl Default for WorkerSettings {
             batch: 16,
             change_window: Duration::from_secs(24 * 3600),
             public_url: None,
+            first_session_poll: Duration::from_secs(15),
         }
     }
 }
@@ -115,6 +121,7 @@ impl Worker {
             Ok(None) => Delivery::Fail { error: "the incident no longer exists".into() },
             Err(e) => Delivery::Retry { error: format!("could not load the incident: {e}"), after: None },
         };
+        let outcome = self.track_session(&d, outcome).await;
         let update = Self::record(&d, outcome, Millis::now(), jitter());
         match &update.status {
             DispatchStatus::Done => tracing::info!(dispatch = d.id, action = %d.action, "dispatch delivered"),
@@ -130,6 +137,55 @@ impl Worker {
             Ok(false) => tracing::warn!(dispatch = d.id, "outbox: lease lost before the attempt was recorded"),
             Err(e) => tracing::error!(dispatch = d.id, error = %e, "outbox: could not record an attempt"),
         }
+    }
+
+    /// Starts following the agent session a delivery reports (its result has a `session_id` and a `url`). When that
+    /// cannot be recorded the delivery is retried: its next attempt finds the session (by its dispatch tag) again.
+    async fn track_session(&self, d: &DispatchRecord, outcome: Delivery) -> Delivery {
+        let Delivery::Done { result: Some(result) } = &outcome else { return outcome };
+        let now = Millis::now();
+        let Some(session) = Self::started_session(d, result, now, self.settings.first_session_poll) else {
+            return outcome;
+        };
+        let note = SessionNote {
+            author: "firehouse".to_owned(),
+            text: format!(
+                "Action {} started agent session {} ({}): {}",
+                d.action, session.session_id, session.status, session.url
+            ),
+            details: serde_json::json!({
+                "session_id": session.session_id, "url": session.url, "action": d.action, "dispatch_id": d.id,
+                "change": "started", "status": session.status,
+            }),
+        };
+        match self.store.track_session(&session, &note).await {
+            Ok(true) => {
+                tracing::info!(dispatch = d.id, session = %session.session_id, "following the agent session");
+                outcome
+            }
+            Ok(false) => outcome,
+            Err(e) => Delivery::Retry { error: format!("could not record the agent session: {e}"), after: None },
+        }
+    }
+
+    /// The session a delivery's `result` reports, if any.
+    pub fn started_session(
+        d: &DispatchRecord,
+        result: &serde_json::Value,
+        now: Millis,
+        first_poll: Duration,
+    ) -> Option<NewAgentSession> {
+        let text = |key: &str| result.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty()).map(str::to_owned);
+        Some(NewAgentSession {
+            incident_number: d.incident_number,
+            dispatch_id: d.id,
+            action: d.action.clone(),
+            session_id: text("session_id")?,
+            url: text("url")?,
+            status: text("status").unwrap_or_else(|| "new".to_owned()),
+            next_poll_at: Millis(now.0 + first_poll.as_millis() as i64),
+            at: now,
+        })
     }
 
     /// What an attempt's outcome makes of the dispatch.
@@ -265,6 +321,26 @@ mod tests {
             0.5,
         );
         assert_eq!((done.status, done.result.unwrap()["session_id"].as_str()), (DispatchStatus::Done, Some("devin-1")));
+    }
+
+    #[test]
+    fn a_result_with_a_session_id_and_url_starts_following_the_session() {
+        let d = dispatch(1, 10_000_000);
+        let result = serde_json::json!({"session_id": "devin-1", "url": "https://app.devin.ai/sessions/1"});
+        let s = Worker::started_session(&d, &result, Millis(1_000), Duration::from_secs(15)).unwrap();
+        assert_eq!(
+            (s.session_id.as_str(), s.status.as_str(), s.dispatch_id, s.incident_number),
+            ("devin-1", "new", 1, 1)
+        );
+        assert_eq!((s.next_poll_at, s.at, s.action.as_str()), (Millis(16_000), Millis(1_000), "a"));
+        for other in [
+            serde_json::json!({"message_sent": false, "reason": "no session"}),
+            serde_json::json!({"session_id": "devin-1"}),
+            serde_json::json!({"session_id": "", "url": "u"}),
+            serde_json::json!({"status": 202}),
+        ] {
+            assert!(Worker::started_session(&d, &other, Millis(0), Duration::ZERO).is_none(), "{other}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP face: thin handlers, one file per resource, errors mapped in one place.
 
 pub mod auth;
+pub mod catalog;
 pub mod dispatches;
 pub mod error;
 pub mod health;
@@ -8,6 +9,7 @@ pub mod incidents;
 pub mod intake;
 pub mod metrics;
 pub mod openapi;
+pub mod postmortems;
 pub mod rate_limit;
 pub mod silences;
 pub mod ui;
@@ -55,10 +57,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/incidents/{id}/acknowledge", post(incidents::acknowledge))
         .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
         .route("/api/v1/incidents/{id}/notes", post(incidents::add_note))
+        .route("/api/v1/incidents/{id}/postmortem.md", get(postmortems::markdown))
         .route("/api/v1/services/{service}/change_events", get(incidents::change_events))
         .route("/api/v1/dispatches", get(dispatches::list))
         .route("/api/v1/dispatches/{id}", get(dispatches::show))
         .route("/api/v1/dispatches/{id}/retry", post(dispatches::retry))
+        .route("/api/v1/services", get(catalog::services))
+        .route("/api/v1/events", get(catalog::events))
         .route("/api/v1/silences", get(silences::list).post(silences::create))
         .route("/api/v1/silences/{id}", axum::routing::delete(silences::expire))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));

@@ -2,7 +2,7 @@
 //! `#[utoipa::path]` annotations and the `ToSchema` types they answer with.
 
 use super::error::{ErrorBody, ErrorCode, ErrorDetail};
-use super::{dispatches, health, incidents, silences};
+use super::{catalog, dispatches, health, incidents, silences};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use std::sync::OnceLock;
@@ -41,6 +41,8 @@ pub const BEARER: &str = "bearer";
         silences::list,
         silences::create,
         silences::expire,
+        catalog::services,
+        catalog::events,
         health::healthz,
         openapi_json,
     ),
@@ -51,6 +53,8 @@ pub const BEARER: &str = "bearer";
         (name = "incidents", description = "Incidents, their timelines, and the change events of their services"),
         (name = "dispatches", description = "What rules dispatched (agent sessions, webhooks, …) and dead letters"),
         (name = "silences", description = "Silences: matching alerts are stored but open nothing and run nothing"),
+        (name = "services", description = "Services and their incident counts"),
+        (name = "events", description = "The event log: every accepted event"),
         (name = "health", description = "Liveness"),
         (name = "meta", description = "This document"),
     )

@@ -10,6 +10,7 @@
 //! max_acu_limit = 10
 //! session_secrets = [{ key = "TICKETS_TOKEN", env = "TICKETS_TOKEN" }]
 //! message_on_resolve = true
+//! structured_output = true                        # postmortem flow: ask for the postmortem as structured output
 //! ```
 //!
 //! One delivery is one `POST {base_url}{api_prefix}/organizations/{org_id}/sessions` with the prompt rendered from the
@@ -27,13 +28,19 @@
 //! triage action does nothing and the other flows start their session as usual (a postmortem begun at
 //! `acknowledged` is told the incident resolved; one that was not is started on resolve).
 //!
+//! **Sessions are followed.** Every session a delivery reports is polled (`GET …/sessions/{session_id}`, through
+//! [`Responder::session`]) by the [`crate::dispatch::sessions`] tracker until it ends. The postmortem flow's create
+//! carries a `structured_output_schema` ([`postmortem_schema`]) unless `structured_output = false`, and the
+//! structured output its session delivers is stored on the incident as its postmortem.
+//!
 //! The token and the session secrets' values are read from the environment at start-up, sent only in the
 //! `Authorization` header and the create body, and removed from every error text.
 
 use super::http::{self, EnvLookup, Redactor, Reply, Secret, SetupError};
-use crate::dispatch::{Delivery, DispatchContext, Responder};
+use crate::dispatch::{Delivery, DispatchContext, Responder, SessionState};
 use crate::domain::prompt::{self, PromptContext};
 use crate::domain::Severity;
+use crate::store::PullRequest;
 use async_trait::async_trait;
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use serde::{Deserialize, Serialize};
@@ -135,6 +142,10 @@ pub struct DevinConfig {
     /// Template of that message (default: the incident resolved at …, wrap up).
     #[serde(default)]
     pub resolve_message: Option<String>,
+    /// With `flow = "postmortem"`, ask for the postmortem as structured output ([`postmortem_schema`]), stored on
+    /// the incident when the session delivers it (default true).
+    #[serde(default = "yes")]
+    pub structured_output: bool,
 }
 
 /// One `session_secrets` entry: a variable the session sees, with its value from Firehouse's environment.
@@ -284,6 +295,26 @@ pub struct Session {
     /// When it was created (the API's integer time).
     #[serde(default)]
     pub created_at: Option<i64>,
+    /// The pull requests it opened (entries without a `pr_url` are skipped).
+    #[serde(default, deserialize_with = "pull_requests")]
+    pub pull_requests: Vec<PullRequest>,
+    /// What it filled in of the create call's `structured_output_schema`.
+    #[serde(default)]
+    pub structured_output: Option<serde_json::Value>,
+}
+
+/// `pull_requests` as the API may send it: absent, `null`, or entries of which only those with a URL count.
+fn pull_requests<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PullRequest>, D::Error> {
+    let items: Option<Vec<serde_json::Value>> = Option::deserialize(d)?;
+    Ok(items
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|item| {
+            let pr_url = item.get("pr_url")?.as_str().filter(|u| !u.is_empty())?.to_owned();
+            let pr_state = item.get("pr_state").and_then(|s| s.as_str()).map(str::to_owned);
+            Some(PullRequest { pr_url, pr_state })
+        })
+        .collect())
 }
 
 impl Session {
@@ -330,6 +361,44 @@ pub struct CreateSession {
     /// Repositories.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub repos: Vec<String>,
+    /// The shape of the structured output asked for (the postmortem flow's [`postmortem_schema`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub structured_output_schema: Option<serde_json::Value>,
+}
+
+/// The structured output the postmortem flow asks for: a self-contained JSON Schema (draft 7) of a postmortem with
+/// a `summary`, a `timeline` of `{time, event}`, the `root_cause` and `action_items`.
+pub fn postmortem_schema() -> serde_json::Value {
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "Postmortem",
+        "description": "A blameless postmortem of the incident.",
+        "type": "object",
+        "properties": {
+            "summary": {"type": "string", "description": "What happened and its impact, in a few sentences."},
+            "timeline": {
+                "type": "array",
+                "description": "What happened, in order, from the first sign to the resolution.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "time": {"type": "string", "description": "When (ISO 8601, UTC)."},
+                        "event": {"type": "string", "description": "What happened then."}
+                    },
+                    "required": ["time", "event"],
+                    "additionalProperties": false
+                }
+            },
+            "root_cause": {"type": "string", "description": "Why it happened."},
+            "action_items": {
+                "type": "array",
+                "description": "What to do so that it does not happen again.",
+                "items": {"type": "string"}
+            }
+        },
+        "required": ["summary", "timeline", "root_cause", "action_items"],
+        "additionalProperties": false
+    })
 }
 
 /// One session secret as sent.
@@ -473,6 +542,12 @@ impl DevinClient {
         }
         found.sort_by_key(|s| s.created_at);
         Ok(found)
+    }
+
+    /// One session: `GET …/sessions/{session_id}` (status, pull requests, structured output).
+    async fn session(&self, session_id: &str) -> Result<Session, CallError> {
+        let reply = self.call(self.client.get(self.url(&[session_id]))).await?;
+        Self::session_from(&reply)
     }
 
     /// Sends `text` to a session (a suspended one resumes).
@@ -619,7 +694,30 @@ impl DevinResponder {
                 .collect(),
             max_acu_limit: self.config.max_acu_limit.map(NonZeroU32::get),
             repos: self.config.repos.clone(),
+            structured_output_schema: self.wants_postmortem().then(postmortem_schema),
         })
+    }
+
+    /// Whether this action's sessions deliver the incident's postmortem as structured output.
+    fn wants_postmortem(&self) -> bool {
+        self.config.flow == Flow::Postmortem && self.config.structured_output
+    }
+
+    /// The state of session `session_id` (status, pull requests, structured output); the error text is redacted.
+    pub async fn session_state(&self, session_id: &str) -> Result<SessionState, String> {
+        match self.api.session(session_id).await {
+            Ok(s) => Ok(SessionState {
+                agent: "devin".to_owned(),
+                status: s.status,
+                pull_requests: s.pull_requests,
+                structured_output: s.structured_output,
+                postmortem: self.wants_postmortem(),
+            }),
+            Err(e) => Err(match self.redactor.delivery(e.into_delivery("get session")) {
+                Delivery::Retry { error, .. } | Delivery::Fail { error } => error,
+                Delivery::Done { .. } => "Devin get session: failed".to_owned(),
+            }),
+        }
     }
 
     /// Sends `text` to session `session_id`.
@@ -708,6 +806,10 @@ impl DevinResponder {
 impl Responder for DevinResponder {
     async fn deliver(&self, ctx: &DispatchContext) -> Delivery {
         self.deliver_with_labels(ctx, &ctx.incident.labels).await
+    }
+
+    async fn session(&self, session_id: &str) -> Option<Result<SessionState, String>> {
+        Some(self.session_state(session_id).await)
     }
 }
 
@@ -810,6 +912,35 @@ mod tests {
         assert_eq!(r.playbook_for(Severity::Critical, &labels), Some("pb-feature"));
         let r = DevinResponder::with_env("a", &cfg("org_id = \"o\""), &env).unwrap();
         assert_eq!(r.playbook_for(Severity::Critical, &labels), None);
+    }
+
+    #[test]
+    fn session_answers_are_read_leniently() {
+        let s: Session = serde_json::from_value(json!({
+            "session_id": "devin-1", "url": "u", "status": "running", "tags": [], "created_at": 1,
+            "pull_requests": [{"pr_url": "https://github.com/o/r/pull/1", "pr_state": "open"}, {"pr_state": "open"},
+                              {"pr_url": "https://github.com/o/r/pull/2", "pr_state": null}],
+            "structured_output": {"summary": "s"}
+        }))
+        .unwrap();
+        let urls: Vec<(&str, Option<&str>)> =
+            s.pull_requests.iter().map(|p| (p.pr_url.as_str(), p.pr_state.as_deref())).collect();
+        assert_eq!(urls, [("https://github.com/o/r/pull/1", Some("open")), ("https://github.com/o/r/pull/2", None)]);
+        assert_eq!(s.structured_output, Some(json!({"summary": "s"})));
+        let bare: Session =
+            serde_json::from_value(json!({"session_id": "devin-2", "pull_requests": null, "structured_output": null}))
+                .unwrap();
+        assert!(bare.pull_requests.is_empty() && bare.structured_output.is_none());
+    }
+
+    #[test]
+    fn the_postmortem_schema_is_self_contained_draft_7() {
+        let schema = postmortem_schema();
+        assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+        assert_eq!(schema["required"], json!(["summary", "timeline", "root_cause", "action_items"]));
+        assert!(!schema.to_string().contains("$ref") && schema.to_string().len() < 64 * 1024);
+        assert!(cfg("org_id = \"o\"\nflow = \"postmortem\"").structured_output, "on by default");
+        assert!(!cfg("org_id = \"o\"\nflow = \"postmortem\"\nstructured_output = false").structured_output);
     }
 
     #[test]

@@ -8,12 +8,16 @@
 pub mod apply;
 pub mod postgres;
 mod records;
+mod sessions;
 mod sql;
 pub mod sqlite;
 
 pub use records::{
-    ChangeQuery, DispatchQuery, DispatchRecord, DispatchStatus, DispatchUpdate, IncidentPage, IncidentQuery,
-    SilenceRecord, StoredChange, TimelineEntry, TokenRecord,
+    ChangeQuery, DispatchQuery, DispatchRecord, DispatchStatus, DispatchUpdate, EventQuery, EventRecord, IncidentPage,
+    IncidentQuery, ServiceRecord, SilenceRecord, StoredChange, TimelineEntry, TokenRecord,
+};
+pub use sessions::{
+    AgentSessionRecord, NewAgentSession, PolledSession, PostmortemRecord, PullRequest, SessionNote, SessionReport,
 };
 
 use crate::domain::external::{PagerDutyEvent, Ticket};
@@ -106,6 +110,13 @@ pub enum Command {
         /// When.
         received_at: Millis,
     },
+    /// What polling an agent session found: its new state, timeline notes, the postmortem it delivered.
+    AgentSession {
+        /// The report.
+        report: SessionReport,
+        /// When it was polled.
+        received_at: Millis,
+    },
     /// An operator acknowledging or resolving an incident.
     Manual {
         /// Which incident.
@@ -128,7 +139,8 @@ impl Command {
             | Command::Mirror { received_at, .. }
             | Command::Ticket { received_at, .. }
             | Command::Manual { received_at, .. }
-            | Command::Note { received_at, .. } => *received_at,
+            | Command::Note { received_at, .. }
+            | Command::AgentSession { received_at, .. } => *received_at,
             Command::Release { now, .. } => *now,
         }
     }
@@ -239,6 +251,10 @@ pub trait Store: Send + Sync + 'static {
     async fn list_silences(&self, active_at: Option<Millis>) -> Result<Vec<SilenceRecord>, StoreError>;
     /// Ends a silence now; returns whether it existed and was not over.
     async fn expire_silence(&self, id: i64, now: Millis) -> Result<bool, StoreError>;
+    /// Every service with its incident counts, by name.
+    async fn list_services(&self) -> Result<Vec<ServiceRecord>, StoreError>;
+    /// Events of the log, newest first.
+    async fn search_events(&self, q: &EventQuery) -> Result<Vec<EventRecord>, StoreError>;
     /// Stores a new API token's hash; returns its record.
     async fn create_token(&self, name: &str, hash: &str, now: Millis) -> Result<TokenRecord, StoreError>;
     /// Every API token, newest first.
@@ -247,6 +263,23 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, id: i64, now: Millis) -> Result<bool, StoreError>;
     /// Whether any token is active (the API then requires one), and whether `hash` is one of them.
     async fn check_token(&self, hash: Option<&str>) -> Result<(bool, bool), StoreError>;
+    /// Starts following an agent session a dispatch started, adding `note` to the incident's timeline in the same
+    /// transaction; returns whether it is new (a session is followed once, whichever dispatches report it).
+    async fn track_session(&self, session: &NewAgentSession, note: &SessionNote) -> Result<bool, StoreError>;
+    /// When the next followed session is due for a poll (`None`: none is followed).
+    async fn next_session_poll(&self) -> Result<Option<Millis>, StoreError>;
+    /// Leases up to `limit` sessions due at `now` until `lease_until` (their next poll moves there); each
+    /// claimed session's report is recorded with a [`Command::AgentSession`].
+    async fn claim_sessions(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> Result<Vec<AgentSessionRecord>, StoreError>;
+    /// The sessions followed for an incident, oldest first.
+    async fn agent_sessions(&self, incident_number: i64) -> Result<Vec<AgentSessionRecord>, StoreError>;
+    /// The postmortem an agent delivered for an incident.
+    async fn postmortem(&self, incident_number: i64) -> Result<Option<PostmortemRecord>, StoreError>;
 }
 
 /// Opens the store a database URL names, creating and migrating it as needed.

@@ -222,3 +222,60 @@ pub struct TokenRecord {
     /// When it was revoked.
     pub revoked_at: Option<Millis>,
 }
+
+/// A service and how many of its incidents are open.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ServiceRecord {
+    /// Its name.
+    pub name: String,
+    /// `high`, `low` or `severity`.
+    pub urgency: String,
+    /// When it was first seen or configured.
+    pub created_at: Millis,
+    /// Incidents triggered or acknowledged.
+    pub open_incidents: i64,
+    /// Incidents in all.
+    pub incidents: i64,
+}
+
+/// Which events to search.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Only this dedup key.
+    pub dedup_key: Option<String>,
+    /// Only this service.
+    pub service: Option<String>,
+    /// Received at or after.
+    pub since: Option<Millis>,
+    /// Received before.
+    pub until: Option<Millis>,
+    /// Page size.
+    pub limit: u32,
+    /// Skipped.
+    pub offset: u32,
+}
+
+/// One event of the log, as searched.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EventRecord {
+    /// Its id.
+    pub id: i64,
+    /// When Firehouse received it.
+    pub at: Millis,
+    /// `v2`, `v1`, `api`, `pagerduty`, `ticket`.
+    pub protocol: String,
+    /// Its action.
+    pub action: String,
+    /// Its service.
+    pub service: String,
+    /// Its dedup key.
+    pub dedup_key: Option<String>,
+    /// What it did.
+    pub outcome: String,
+    /// The incident it applied to.
+    pub incident_number: Option<i64>,
+    /// Its summary.
+    pub summary: Option<String>,
+    /// Its severity.
+    pub severity: Option<String>,
+}

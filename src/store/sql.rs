@@ -240,6 +240,69 @@ macro_rules! sql_backend {
                 Ok(rows.iter().map(silence_from_row).collect::<Result<Vec<_>, _>>()?)
             }
 
+            async fn list_services(&self) -> Result<Vec<$crate::store::ServiceRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT s.name, s.urgency, s.created_at, \
+                     (SELECT COUNT(*) FROM incidents i WHERE i.service = s.name AND i.status <> 'resolved'), \
+                     (SELECT COUNT(*) FROM incidents i WHERE i.service = s.name) \
+                     FROM services s ORDER BY s.name",
+                )
+                .fetch_all(&self.readers)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::ServiceRecord {
+                            name: r.try_get(0)?,
+                            urgency: r.try_get(1)?,
+                            created_at: Millis(r.try_get(2)?),
+                            open_incidents: r.try_get(3)?,
+                            incidents: r.try_get(4)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn search_events(
+                &self,
+                q: &$crate::store::EventQuery,
+            ) -> Result<Vec<$crate::store::EventRecord>, StoreError> {
+                let mut qb = QueryBuilder::<$db>::new(
+                    "SELECT id, received_at, protocol, action, service, dedup_key, outcome, incident_number, summary, \
+                     severity FROM events WHERE 1 = 1",
+                );
+                if let Some(k) = &q.dedup_key {
+                    qb.push(" AND dedup_key = ").push_bind(k.clone());
+                }
+                if let Some(s) = &q.service {
+                    qb.push(" AND service = ").push_bind(s.clone());
+                }
+                if let Some(t) = q.since {
+                    qb.push(" AND received_at >= ").push_bind(t.0);
+                }
+                if let Some(t) = q.until {
+                    qb.push(" AND received_at < ").push_bind(t.0);
+                }
+                qb.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(q.limit));
+                qb.push(" OFFSET ").push_bind(i64::from(q.offset));
+                let rows = qb.build().fetch_all(&self.readers).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::EventRecord {
+                            id: r.try_get(0)?,
+                            at: Millis(r.try_get(1)?),
+                            protocol: r.try_get(2)?,
+                            action: r.try_get(3)?,
+                            service: r.try_get(4)?,
+                            dedup_key: r.try_get(5)?,
+                            outcome: r.try_get(6)?,
+                            incident_number: r.try_get(7)?,
+                            summary: r.try_get(8)?,
+                            severity: r.try_get(9)?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn create_token(
                 &self,
                 name: &str,
@@ -310,6 +373,86 @@ macro_rules! sql_backend {
                 tx.commit().await?;
                 Ok(n == 1)
             }
+
+            async fn track_session(
+                &self,
+                session: &$crate::store::NewAgentSession,
+                note: &$crate::store::SessionNote,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.writer.begin_with($begin).await?;
+                let new = $crate::store::apply::sessions::track(&mut Tx(&mut tx), session, note).await?;
+                tx.commit().await?;
+                Ok(new)
+            }
+
+            async fn next_session_poll(&self) -> Result<Option<Millis>, StoreError> {
+                let row = sqlx::query("SELECT MIN(next_poll_at) FROM agent_sessions WHERE done = 0")
+                    .fetch_one(&self.readers)
+                    .await?;
+                Ok(row.try_get::<Option<i64>, _>(0)?.map(Millis))
+            }
+
+            async fn claim_sessions(
+                &self,
+                now: Millis,
+                lease_until: Millis,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::AgentSessionRecord>, StoreError> {
+                let sql = format!(
+                    "UPDATE agent_sessions SET next_poll_at = $1 WHERE id IN ( \
+                       SELECT id FROM agent_sessions WHERE done = 0 AND next_poll_at <= $2 \
+                       ORDER BY next_poll_at, id LIMIT $3 {} \
+                     ) RETURNING {SESSION_COLUMNS}",
+                    $skip_locked
+                );
+                let mut tx = self.writer.begin_with($begin).await?;
+                let rows = sqlx::query(&sql)
+                    .bind(lease_until.0)
+                    .bind(now.0)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let mut claimed = rows.iter().map(session_from_row).collect::<Result<Vec<_>, _>>()?;
+                claimed.sort_by_key(|s| s.id);
+                Ok(claimed)
+            }
+
+            async fn agent_sessions(
+                &self,
+                incident_number: i64,
+            ) -> Result<Vec<$crate::store::AgentSessionRecord>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {SESSION_COLUMNS} FROM agent_sessions WHERE incident_number = $1 ORDER BY id"
+                ))
+                .bind(incident_number)
+                .fetch_all(&self.readers)
+                .await?;
+                Ok(rows.iter().map(session_from_row).collect::<Result<Vec<_>, _>>()?)
+            }
+
+            async fn postmortem(
+                &self,
+                incident_number: i64,
+            ) -> Result<Option<$crate::store::PostmortemRecord>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT incident_number, session_id, url, body, created_at, updated_at FROM incident_postmortems \
+                     WHERE incident_number = $1",
+                )
+                .bind(incident_number)
+                .fetch_optional(&self.readers)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                let body: String = r.try_get("body")?;
+                Ok(Some($crate::store::PostmortemRecord {
+                    incident_number: r.try_get("incident_number")?,
+                    session_id: r.try_get("session_id")?,
+                    url: r.try_get("url")?,
+                    body: serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("postmortem: {e}")))?,
+                    created_at: Millis(r.try_get("created_at")?),
+                    updated_at: Millis(r.try_get("updated_at")?),
+                }))
+            }
         }
 
         /// Silences that have not ended by `since` (a batch checks each command at its own time).
@@ -365,6 +508,30 @@ macro_rules! sql_backend {
                 result: result.and_then(|s| serde_json::from_str(&s).ok()),
                 created_at: Millis(r.try_get("created_at")?),
                 deadline: Millis(r.try_get("deadline")?),
+                updated_at: Millis(r.try_get("updated_at")?),
+            })
+        }
+
+        const SESSION_COLUMNS: &str = "id, incident_number, dispatch_id, action, session_id, url, status, \
+             pull_requests, structured_output, polls, next_poll_at, done, created_at, updated_at";
+
+        fn session_from_row(r: &$row) -> Result<$crate::store::AgentSessionRecord, sqlx::Error> {
+            let pull_requests: String = r.try_get("pull_requests")?;
+            let output: Option<String> = r.try_get("structured_output")?;
+            Ok($crate::store::AgentSessionRecord {
+                id: r.try_get("id")?,
+                incident_number: r.try_get("incident_number")?,
+                dispatch_id: r.try_get("dispatch_id")?,
+                action: r.try_get("action")?,
+                session_id: r.try_get("session_id")?,
+                url: r.try_get("url")?,
+                status: r.try_get("status")?,
+                pull_requests: serde_json::from_str(&pull_requests).map_err(|e| sqlx::Error::Decode(e.into()))?,
+                structured_output: output.and_then(|o| serde_json::from_str(&o).ok()),
+                polls: r.try_get("polls")?,
+                next_poll_at: Millis(r.try_get("next_poll_at")?),
+                done: r.try_get::<i64, _>("done")? != 0,
+                created_at: Millis(r.try_get("created_at")?),
                 updated_at: Millis(r.try_get("updated_at")?),
             })
         }
@@ -840,6 +1007,95 @@ macro_rules! sql_backend {
                 .fetch_one(&mut *self.0)
                 .await?;
                 row.try_get(0)
+            }
+
+            async fn insert_agent_session(
+                &mut self,
+                s: &$crate::store::NewAgentSession,
+            ) -> Result<bool, sqlx::Error> {
+                let inserted = sqlx::query(
+                    "INSERT INTO agent_sessions (incident_number, dispatch_id, action, session_id, url, status, \
+                     pull_requests, polls, next_poll_at, done, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, '[]', 0, $7, 0, $8, $8) ON CONFLICT (session_id) DO NOTHING",
+                )
+                .bind(s.incident_number)
+                .bind(s.dispatch_id)
+                .bind(&s.action)
+                .bind(&s.session_id)
+                .bind(&s.url)
+                .bind(&s.status)
+                .bind(s.next_poll_at.0)
+                .bind(s.at.0)
+                .execute(&mut *self.0)
+                .await?
+                .rows_affected();
+                Ok(inserted == 1)
+            }
+
+            async fn update_agent_session(
+                &mut self,
+                r: &$crate::store::SessionReport,
+                at: Millis,
+            ) -> Result<Option<(i64, String)>, sqlx::Error> {
+                // A change moves updated_at (the backoff counts from the last change).
+                let changed_at = (!r.notes.is_empty()).then_some(at.0);
+                let row = match &r.polled {
+                    Some(p) => {
+                        sqlx::query(
+                            "UPDATE agent_sessions SET status = $1, pull_requests = $2, structured_output = $3, \
+                             polls = polls + 1, next_poll_at = $4, done = $5, updated_at = COALESCE($6, updated_at) \
+                             WHERE session_id = $7 AND polls = $8 AND done = 0 RETURNING incident_number, url",
+                        )
+                        .bind(&p.status)
+                        .bind(serde_json::to_string(&p.pull_requests).expect("pull requests serialize"))
+                        .bind(p.structured_output.as_ref().map(|o| o.to_string()))
+                        .bind(r.next_poll_at.0)
+                        .bind(i64::from(r.done))
+                        .bind(changed_at)
+                        .bind(&r.session_id)
+                        .bind(r.polls)
+                        .fetch_optional(&mut *self.0)
+                        .await?
+                    }
+                    None => {
+                        sqlx::query(
+                            "UPDATE agent_sessions SET next_poll_at = $1, done = $2, updated_at = COALESCE($3, updated_at) \
+                             WHERE session_id = $4 AND polls = $5 AND done = 0 RETURNING incident_number, url",
+                        )
+                        .bind(r.next_poll_at.0)
+                        .bind(i64::from(r.done))
+                        .bind(changed_at)
+                        .bind(&r.session_id)
+                        .bind(r.polls)
+                        .fetch_optional(&mut *self.0)
+                        .await?
+                    }
+                };
+                row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+            }
+
+            async fn upsert_postmortem(
+                &mut self,
+                incident_number: i64,
+                session_id: &str,
+                url: &str,
+                body: &serde_json::Value,
+                at: Millis,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO incident_postmortems (incident_number, session_id, url, body, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (incident_number) DO UPDATE SET \
+                     session_id = excluded.session_id, url = excluded.url, body = excluded.body, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(incident_number)
+                .bind(session_id)
+                .bind(url)
+                .bind(body.to_string())
+                .bind(at.0)
+                .execute(&mut *self.0)
+                .await?;
+                Ok(())
             }
         }
 

@@ -6,12 +6,16 @@
 //! - Create: a JSON object whose `prompt` is a non-empty string; `title`, `playbook_id` strings; `tags`,
 //!   `knowledge_ids`, `secret_ids`, `repos`, `attachment_urls`, `session_links` arrays of strings; `max_acu_limit` a
 //!   positive integer; `session_secrets` an array of `{key, value, sensitive?}`; `structured_output_schema` an object
-//!   of at most 64 KB. Anything else is a 422 with a `detail` naming the field (stricter than the real API on unknown
+//!   of at most 64 KB, self-contained (every `$ref` local) and draft 7 when it names its `$schema`. Anything else is a 422 with a `detail` naming the field (stricter than the real API on unknown
 //!   fields, on purpose: a misspelt field must not pass silently).
 //! - List: `tags` (repeated and/or comma-separated; sessions carrying ALL of them), `session_ids`, `playbook_id`,
 //!   `first` (1–200, default 100), `after` (a cursor from `end_cursor`); answers `{items, end_cursor, has_next_page,
 //!   total}`.
-//! - Get one, post a message (`{"message": non-empty string}`), list messages.
+//! - Get one (`status`, `pull_requests`, `structured_output` as the test set them), post a message
+//!   (`{"message": non-empty string}`), list messages.
+//!
+//! Tests move a session along as Devin would: [`DevinStandIn::set_status`] (`new → running → exit`; an ended session
+//! changes no more), [`DevinStandIn::set_pull_request`], [`DevinStandIn::set_structured_output`].
 //!
 //! Faults a test queues apply to the next creates, one fault per create, in order. Every request is recorded (method,
 //! path, query, headers with the token's value removed, body).
@@ -82,6 +86,8 @@ pub struct StoredSession {
     pub acus_consumed: f64,
     pub pull_requests: Vec<Value>,
     pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub structured_output: Option<Value>,
     #[serde(skip)]
     pub seq: u64,
     /// The whole create body as received (session secrets' values included: tests check them).
@@ -177,6 +183,59 @@ impl DevinStandIn {
     /// The create requests received so far.
     pub fn creates(&self) -> Vec<Recorded> {
         self.requests().into_iter().filter(Recorded::is_create).collect()
+    }
+
+    /// Changes one session as `change` says (bumping `updated_at`); panics on an unknown session.
+    fn change(&self, session_id: &str, change: impl FnOnce(&mut StoredSession)) {
+        let mut inner = self.shared.inner.lock().unwrap();
+        let session = inner
+            .sessions
+            .iter_mut()
+            .find(|s| s.session_id == session_id)
+            .unwrap_or_else(|| panic!("no session {session_id}"));
+        change(session);
+        session.updated_at = now_secs();
+    }
+
+    /// Moves a session to `status`, one of the API's; a session that ended (`exit`, `error`) stays ended.
+    pub fn set_status(&self, session_id: &str, status: &str) {
+        assert!(SESSION_STATUSES.contains(&status), "{status} is not a session status of the API");
+        self.change(session_id, |s| {
+            assert!(!["exit", "error"].contains(&s.status.as_str()), "{} has ended ({})", s.session_id, s.status);
+            s.status = status.to_owned();
+        });
+    }
+
+    /// Attaches a pull request to a session, or changes the state of the one with that URL.
+    pub fn set_pull_request(&self, session_id: &str, pr_url: &str, pr_state: &str) {
+        self.change(session_id, |s| {
+            let pr = json!({ "pr_url": pr_url, "pr_state": pr_state });
+            match s.pull_requests.iter_mut().find(|p| p["pr_url"] == pr_url) {
+                Some(existing) => *existing = pr,
+                None => s.pull_requests.push(pr),
+            }
+        });
+    }
+
+    /// Sets a session's structured output (what it filled in of its `structured_output_schema`).
+    pub fn set_structured_output(&self, session_id: &str, output: Value) {
+        self.change(session_id, |s| s.structured_output = Some(output));
+    }
+
+    /// One session as the API answers it now.
+    pub fn session(&self, session_id: &str) -> Option<StoredSession> {
+        find(&self.shared, session_id)
+    }
+
+    /// How many times a session was read (`GET …/sessions/{id}`) with the right token, whatever the answer.
+    pub fn reads_of(&self, session_id: &str) -> usize {
+        let path = format!("{}/organizations/{}/sessions/{session_id}", self.shared.prefix, self.org_id);
+        self.requests()
+            .iter()
+            .filter(|r| {
+                r.method == "GET" && r.path == path && r.header("authorization") == Some("Bearer [valid token]")
+            })
+            .count()
     }
 
     /// Waits until `n` sessions exist (a hung create finishing); panics after `within`.
@@ -304,6 +363,9 @@ fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, S
     }
 }
 
+/// The statuses the API reports.
+pub const SESSION_STATUSES: [&str; 7] = ["new", "claimed", "running", "exit", "error", "suspended", "resuming"];
+
 const STRING_FIELDS: [&str; 2] = ["title", "playbook_id"];
 const STRING_ARRAY_FIELDS: [&str; 6] =
     ["tags", "knowledge_ids", "secret_ids", "repos", "attachment_urls", "session_links"];
@@ -372,11 +434,35 @@ fn validate_create(body: &Map<String, Value>) -> Result<(), String> {
     }
     match body.get("structured_output_schema") {
         None | Some(Value::Null) => {}
-        Some(v @ Value::Object(_)) if v.to_string().len() <= 64 * 1024 => {}
+        Some(v @ Value::Object(_)) if v.to_string().len() <= 64 * 1024 => check_schema(v)?,
         Some(Value::Object(_)) => return Err("structured_output_schema: larger than 64 KB".into()),
         Some(_) => return Err("structured_output_schema: must be an object".into()),
     }
     Ok(())
+}
+
+/// A structured output schema must be JSON Schema draft 7 (when it says which) and self-contained: no `$ref` out.
+fn check_schema(schema: &Value) -> Result<(), String> {
+    match schema.get("$schema") {
+        None => {}
+        Some(Value::String(s)) if s.trim_end_matches('#').ends_with("json-schema.org/draft-07/schema") => {}
+        Some(other) => return Err(format!("structured_output_schema: $schema {other} is not JSON Schema draft 7")),
+    }
+    fn refs(v: &Value) -> Result<(), String> {
+        match v {
+            Value::Object(m) => {
+                if let Some(r) = m.get("$ref") {
+                    if !r.as_str().is_some_and(|r| r.starts_with('#')) {
+                        return Err(format!("structured_output_schema: $ref {r} is not self-contained"));
+                    }
+                }
+                m.values().try_for_each(refs)
+            }
+            Value::Array(items) => items.iter().try_for_each(refs),
+            _ => Ok(()),
+        }
+    }
+    refs(schema)
 }
 
 async fn create(shared: Arc<Shared>, headers: &HeaderMap, body: Bytes) -> Response {
@@ -435,6 +521,7 @@ fn serve_create(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
         acus_consumed: 0.0,
         pull_requests: Vec::new(),
         title: body.get("title").and_then(Value::as_str).map(str::to_owned),
+        structured_output: None,
         seq: inner.seq,
         request: Value::Object(body),
         messages: Vec::new(),

@@ -8,6 +8,7 @@ mod dispatches;
 mod external;
 mod manual;
 mod release;
+pub mod sessions;
 
 use super::{Command, CommandResult, IncidentRef};
 use crate::domain::external::Origin;
@@ -321,6 +322,24 @@ pub trait IngestTx {
         raw: &str,
         at: Millis,
     ) -> Result<i64, sqlx::Error>;
+    /// Starts following an agent session; `false` when it is followed already.
+    async fn insert_agent_session(&mut self, session: &crate::store::NewAgentSession) -> Result<bool, sqlx::Error>;
+    /// Applies a poll's report to its session's row if the session is still followed and was not polled since it
+    /// was claimed; returns the session's incident number and URL when it did.
+    async fn update_agent_session(
+        &mut self,
+        report: &crate::store::SessionReport,
+        at: Millis,
+    ) -> Result<Option<(i64, String)>, sqlx::Error>;
+    /// Stores (or replaces) an incident's postmortem.
+    async fn upsert_postmortem(
+        &mut self,
+        incident_number: i64,
+        session_id: &str,
+        url: &str,
+        body: &serde_json::Value,
+        at: Millis,
+    ) -> Result<(), sqlx::Error>;
 }
 
 /// Applies one command.
@@ -345,6 +364,7 @@ pub async fn apply_command<T: IngestTx>(
         Command::Note { incident, author, text, received_at } => {
             manual::note(tx, incident, author, text, *received_at).await
         }
+        Command::AgentSession { report, received_at } => sessions::apply(tx, report, *received_at).await,
         Command::Mirror { source, service, delivery_id, event, raw, received_at } => {
             external::apply_mirror(tx, rules, source, service, delivery_id.as_deref(), event, raw, *received_at).await
         }

@@ -1,0 +1,2 @@
+-- Searching the event log by service and time.
+CREATE INDEX events_by_service ON events (service, received_at);
