@@ -50,6 +50,10 @@ async fn silences_services_and_events_from_the_cli() {
     let (code, out, _) = run_cli(&["services", "--server", &base], None);
     assert_eq!(code, 0);
     assert!(out.contains("key-") && out.contains("OPEN"), "{out}");
+    let (code, out, err) =
+        run_cli(&["incidents", "note", "1", "rollback fixed it", "--author", "bob", "--server", &base], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("rollback fixed it"), "{out}");
     let (code, out, _) = run_cli(&["events", "--dedup-key", "cli-ops", "--server", &base], None);
     assert_eq!(code, 0);
     assert!(out.contains("opened") && out.contains("Disk full"), "{out}");

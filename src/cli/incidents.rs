@@ -52,6 +52,15 @@ enum IncidentCommand {
         #[arg(long, env = "USER")]
         actor: Option<String>,
     },
+    /// Add a note (a finding) to an incident's timeline.
+    Note {
+        id: String,
+        /// The note.
+        text: String,
+        /// Who wrote it.
+        #[arg(long, env = "USER")]
+        author: Option<String>,
+    },
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -71,6 +80,10 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
             let verb = if matches!(a.command, IncidentCommand::Ack { .. }) { "acknowledge" } else { "resolve" };
             let body = serde_json::json!({ "actor": actor.clone().unwrap_or_else(|| "cli".into()) });
             api.post(&["api", "v1", "incidents", id, verb], Some(&body)).await?
+        }
+        IncidentCommand::Note { id, text, author } => {
+            let body = serde_json::json!({ "note": text, "author": author.clone().unwrap_or_else(|| "cli".into()) });
+            api.post(&["api", "v1", "incidents", id, "notes"], Some(&body)).await?
         }
     };
     if a.json {
