@@ -823,7 +823,7 @@ mod report {
             (Some(begin), Some(end)) if end > begin => {
                 format!("{}{block}{}", &existing[..begin], &existing[end + END.len()..])
             }
-            _ => format!("{}\n{block}\n", existing.trim_end()),
+            _ => format!("{}\n\n{block}\n", existing.trim_end()),
         };
         std::fs::write(path, text)
     }
