@@ -2,15 +2,14 @@
 //! against a real server process whose rules call a local webhook receiver or the Devin stand-in.
 
 mod common;
+
+use common::receiver::Receiver;
 #[path = "common/devin_standin.rs"]
 mod devin_standin;
 
-use axum::http::StatusCode;
 use common::*;
 use devin_standin::DevinStandIn;
 use serde_json::Value;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Runs the CLI with the server named by `FIREHOUSE_URL`.
@@ -52,49 +51,6 @@ async fn dispatch_becomes(base: &str, id: i64, status: &str) -> Value {
         }
         assert!(start.elapsed() < Duration::from_secs(30), "dispatch {id} did not become {status}: {d}");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A webhook receiver: 410 Gone to the first delivery (a permanent failure: dead at once), 200 afterwards.
-struct Receiver {
-    url: String,
-    hits: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Receiver {
-    async fn start() -> Self {
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move || {
-                let counter = counter.clone();
-                async move {
-                    if counter.fetch_add(1, Ordering::SeqCst) == 0 {
-                        (StatusCode::GONE, "gone for now")
-                    } else {
-                        (StatusCode::OK, "ok")
-                    }
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Receiver { url: format!("http://{addr}/hook"), hits, task }
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

@@ -5,13 +5,13 @@
 
 mod common;
 
-use axum::http::StatusCode;
+use common::receiver::Receiver;
+
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------------
@@ -312,45 +312,6 @@ impl Api {
     }
 }
 
-/// A webhook receiver: 410 Gone to the first delivery (dead at once), 200 afterwards.
-struct Receiver {
-    url: String,
-    hits: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Receiver {
-    async fn start() -> Self {
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move || {
-                let counter = counter.clone();
-                async move {
-                    if counter.fetch_add(1, Ordering::SeqCst) == 0 {
-                        (StatusCode::GONE, "gone for now")
-                    } else {
-                        (StatusCode::OK, "ok")
-                    }
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Receiver { url: format!("http://{addr}/hook"), hits, task }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_of_every_route_matches_the_document() {
     let receiver = Receiver::start().await;
@@ -472,7 +433,7 @@ timeout_seconds = 2
     api.post(&format!("/api/v1/dispatches/{dead_id}/retry"), None, 409).await;
     api.post("/api/v1/dispatches/999999/retry", None, 404).await;
     api.post("/api/v1/dispatches/abc/retry", None, 400).await;
-    assert_eq!(receiver.hits.load(Ordering::SeqCst), 3);
+    assert_eq!(receiver.hits(), 3);
 
     // Silences.
     let silence = api

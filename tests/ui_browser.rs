@@ -9,15 +9,14 @@
 
 mod common;
 
-use axum::http::StatusCode;
+use common::receiver::Receiver;
+
 use base64::Engine;
 use common::*;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -288,44 +287,6 @@ impl Drop for Browser {
 // The world around the UI: a webhook receiver that answers 410 once, then 200.
 // ---------------------------------------------------------------------------------------------
 
-struct Receiver {
-    url: String,
-    hits: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Receiver {
-    async fn start() -> Self {
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move || {
-                let counter = counter.clone();
-                async move {
-                    if counter.fetch_add(1, Ordering::SeqCst) == 0 {
-                        (StatusCode::GONE, "gone for now")
-                    } else {
-                        (StatusCode::OK, "ok")
-                    }
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Receiver { url: format!("http://{addr}/hook"), hits, task }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 fn config(hook: &str) -> String {
     format!(
         r#"
@@ -530,7 +491,7 @@ async fn an_operator_works_an_incident_in_the_browser() {
         d["status"] == "done"
     })
     .await;
-    assert_eq!((done["attempts"].as_i64(), receiver.hits.load(Ordering::SeqCst)), (Some(2), 3), "{done}");
+    assert_eq!((done["attempts"].as_i64(), receiver.hits()), (Some(2), 3), "{done}");
     browser
         .wait_for("no dead letters left", "return document.querySelector('#dispatch-rows td.empty')", json!([]))
         .await;

@@ -1,6 +1,8 @@
 //! Shared test harness: a real Firehouse on a random port over a real SQLite file.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use firehouse::config::Config;
 use firehouse::server::{Ready, Settings};
 use serde_json::Value;
