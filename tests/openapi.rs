@@ -483,6 +483,37 @@ timeout_seconds = 2
     api.delete(&format!("/api/v1/silences/{silence_id}"), 404).await;
     api.delete("/api/v1/silences/abc", 400).await;
 
+    // The postmortem: 404 until an agent session delivered one (recorded here as the session tracker does).
+    api.get("/api/v1/incidents/1/postmortem.md", 404).await;
+    api.get("/api/v1/incidents/999/postmortem.md", 404).await;
+    let store = firehouse::store::open(&sqlite_url(server.dir.path())).await.unwrap();
+    let never = firehouse::domain::Millis(i64::MAX);
+    let session = firehouse::store::NewAgentSession {
+        incident_number: 1,
+        dispatch_id: dead_id,
+        action: "bridge".into(),
+        session_id: "devin-openapi".into(),
+        url: "https://app.devin.ai/sessions/openapi".into(),
+        status: "new".into(),
+        next_poll_at: never,
+        at: firehouse::domain::Millis::now(),
+    };
+    let note = firehouse::store::SessionNote { author: "firehouse".into(), text: "started".into(), details: json!({}) };
+    assert!(store.track_session(&session, &note).await.unwrap());
+    let report = firehouse::store::SessionReport {
+        session_id: "devin-openapi".into(),
+        polls: 0,
+        polled: None,
+        notes: Vec::new(),
+        postmortem: Some(json!({"summary": "s", "timeline": [], "root_cause": "r", "action_items": ["a"]})),
+        next_poll_at: never,
+        done: true,
+    };
+    let command = firehouse::store::Command::AgentSession { report, received_at: firehouse::domain::Millis::now() };
+    store.apply(&[command], &Default::default()).await.unwrap();
+    let md = api.get("/api/v1/incidents/1/postmortem.md", 200).await;
+    assert!(md.as_str().unwrap().contains("## Root cause"), "{md}");
+
     // Tokens: a wrong one is refused (401) on any API route; once a token exists, a request without one
     // is refused too, while the document and /healthz stay open.
     let (status, _) = api.call(Method::GET, "/api/v1/incidents", None, Some("fh_wrong")).await;

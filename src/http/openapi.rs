@@ -2,7 +2,7 @@
 //! `#[utoipa::path]` annotations and the `ToSchema` types they answer with.
 
 use super::error::{ErrorBody, ErrorCode, ErrorDetail};
-use super::{catalog, dispatches, health, incidents, silences};
+use super::{catalog, dispatches, health, incidents, postmortems, silences};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use std::sync::OnceLock;
@@ -35,6 +35,7 @@ pub const BEARER: &str = "bearer";
         incidents::resolve,
         incidents::add_note,
         incidents::change_events,
+        postmortems::markdown,
         dispatches::list,
         dispatches::show,
         dispatches::retry,

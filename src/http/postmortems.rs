@@ -196,6 +196,19 @@ mod tests {
     }
 
     #[test]
+    fn the_route_is_documented_as_markdown() {
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths(markdown))]
+        struct Doc;
+        let doc = serde_json::to_value(<Doc as utoipa::OpenApi>::openapi()).unwrap();
+        let op = &doc["paths"]["/api/v1/incidents/{id}/postmortem.md"]["get"];
+        assert_eq!(op["operationId"], "get_postmortem");
+        assert_eq!(op["responses"]["200"]["content"]["text/markdown"]["schema"]["type"], "string", "{op}");
+        assert!(op["responses"]["404"]["content"]["application/json"].is_object(), "{op}");
+        assert_eq!(op["parameters"][0]["name"], "id");
+    }
+
+    #[test]
     fn missing_sections_say_so() {
         let md = render(&incident(), &postmortem(json!({"summary": "Short."})));
         assert_eq!(md.matches("_Not provided._").count(), 3, "{md}");
