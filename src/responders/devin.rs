@@ -146,6 +146,10 @@ pub struct DevinConfig {
     /// the incident when the session delivers it (default true).
     #[serde(default = "yes")]
     pub structured_output: bool,
+    /// Firehouse's MCP endpoint as the agent can reach it (e.g. `https://firehouse.example.com/mcp`); when set,
+    /// the prompt ends by pointing the agent at it.
+    #[serde(default)]
+    pub mcp_url: Option<String>,
 }
 
 /// One `session_secrets` entry: a variable the session sees, with its value from Firehouse's environment.
@@ -205,6 +209,9 @@ impl DevinConfig {
     pub fn check(&self, action: &str) -> Result<(), DevinConfigError> {
         let err = |m: String| SetupError::new(action, m);
         http::parse_url(action, "base_url", &self.base_url)?;
+        if let Some(url) = &self.mcp_url {
+            http::parse_url(action, "mcp_url", url)?;
+        }
         http::timeout(action, self.timeout_seconds)?;
         if api_prefix_segments(&self.api_prefix).iter().any(|s| !is_path_word(s)) {
             return Err(err(format!("api_prefix {:?} must be a path like \"/v3\"", self.api_prefix)));
@@ -265,6 +272,16 @@ fn is_env_name(s: &str) -> bool {
     let mut bytes = s.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The closing paragraph that tells an agent about Firehouse's MCP server.
+fn mcp_hint(url: &str) -> String {
+    format!(
+        "\n\nFirehouse, the incident gateway that started this session, serves this incident over MCP at {url}: \
+         get_incident (with its timeline), get_alert_events (raw payloads), get_change_events (deploys and config \
+         changes around it) and find_similar_incidents (past incidents of the service and their postmortems). Record \
+         your findings on the incident with add_note."
+    )
 }
 
 /// The tag naming one dispatch: `firehouse-dispatch:` and 16 hex digits of the SHA-256 of its key.
@@ -677,7 +694,10 @@ impl DevinResponder {
         let title = prompt::render(&self.title, &pctx)?;
         let title = http::excerpt(&title, 200);
         Ok(CreateSession {
-            prompt: prompt::render(&self.prompt, &pctx)?,
+            prompt: match &self.config.mcp_url {
+                Some(url) => format!("{}{}", prompt::render(&self.prompt, &pctx)?, mcp_hint(url)),
+                None => prompt::render(&self.prompt, &pctx)?,
+            },
             title: (!title.is_empty()).then_some(title),
             tags: self.tags(ctx),
             playbook_id: self.playbook_for(ctx.incident.severity, labels).map(str::to_owned),
@@ -961,5 +981,14 @@ mod tests {
             r.api.url(&["devin-a/b", "messages"]).as_str(),
             "https://proxy.example.com/devin/v3beta1/organizations/org-1/sessions/devin-a%2Fb/messages"
         );
+    }
+
+    #[test]
+    fn the_prompt_points_at_the_mcp_server_when_it_is_configured() {
+        let hint = mcp_hint("https://fh.example.com/mcp");
+        assert!(hint.starts_with("\n\n") && hint.contains("https://fh.example.com/mcp") && hint.contains("add_note"));
+        assert!(cfg("org_id = \"o\"\nmcp_url = \"not a url\"").check("a").is_err());
+        assert!(cfg("org_id = \"o\"\nmcp_url = \"https://fh.example.com/mcp\"").check("a").is_ok());
+        assert_eq!(cfg("org_id = \"o\"").mcp_url, None);
     }
 }
