@@ -45,6 +45,19 @@ macro_rules! sql_backend {
             readers: $pool,
         }
 
+        impl $store {
+            /// Runs one change alone in its own write transaction; whether exactly one row changed.
+            async fn change_one<'q>(
+                &self,
+                query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.writer.begin_with($begin).await?;
+                let changed = query.execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok(changed == 1)
+            }
+        }
+
         #[async_trait::async_trait]
         impl Store for $store {
             async fn apply(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError> {
@@ -147,8 +160,7 @@ macro_rules! sql_backend {
             }
 
             async fn finish_dispatch(&self, id: i64, owner: &str, u: &DispatchUpdate) -> Result<bool, StoreError> {
-                let mut tx = self.writer.begin_with($begin).await?;
-                let done = sqlx::query(
+                self.change_one(sqlx::query(
                     "UPDATE dispatches SET status = $1, next_attempt_at = $2, last_error = $3, \
                      result = COALESCE($4, result), lease_owner = NULL, lease_until = NULL, updated_at = $5 \
                      WHERE id = $6 AND lease_owner = $7",
@@ -159,12 +171,8 @@ macro_rules! sql_backend {
                 .bind(u.result.as_ref().map(|r| r.to_string()))
                 .bind(u.at.0)
                 .bind(id)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                tx.commit().await?;
-                Ok(done == 1)
+                .bind(owner))
+                .await
             }
 
             async fn list_dispatches(&self, q: &DispatchQuery) -> Result<Vec<DispatchRecord>, StoreError> {
@@ -191,19 +199,14 @@ macro_rules! sql_backend {
             }
 
             async fn retry_dispatch(&self, id: i64, now: Millis, deadline: Millis) -> Result<bool, StoreError> {
-                let mut tx = self.writer.begin_with($begin).await?;
-                let n = sqlx::query(
+                self.change_one(sqlx::query(
                     "UPDATE dispatches SET status = 'pending', next_attempt_at = $1, deadline = $2, updated_at = $1, \
                      lease_owner = NULL, lease_until = NULL WHERE id = $3 AND status = 'dead'",
                 )
                 .bind(now.0)
                 .bind(deadline.0)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                tx.commit().await?;
-                Ok(n == 1)
+                .bind(id))
+                .await
             }
 
             async fn create_silence(
@@ -338,15 +341,8 @@ macro_rules! sql_backend {
             }
 
             async fn revoke_token(&self, id: i64, now: Millis) -> Result<bool, StoreError> {
-                let mut tx = self.writer.begin_with($begin).await?;
-                let n = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                    .bind(now.0)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                tx.commit().await?;
-                Ok(n == 1)
+                let sql = "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+                self.change_one(sqlx::query(sql).bind(now.0).bind(id)).await
             }
 
             async fn check_token(&self, hash: Option<&str>) -> Result<(bool, bool), StoreError> {
@@ -363,15 +359,8 @@ macro_rules! sql_backend {
             }
 
             async fn expire_silence(&self, id: i64, now: Millis) -> Result<bool, StoreError> {
-                let mut tx = self.writer.begin_with($begin).await?;
-                let n = sqlx::query("UPDATE silences SET ends_at = $1 WHERE id = $2 AND ends_at > $1")
-                    .bind(now.0)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                tx.commit().await?;
-                Ok(n == 1)
+                let sql = "UPDATE silences SET ends_at = $1 WHERE id = $2 AND ends_at > $1";
+                self.change_one(sqlx::query(sql).bind(now.0).bind(id)).await
             }
 
             async fn track_session(
