@@ -11,6 +11,7 @@ mod records;
 mod sessions;
 mod sql;
 pub mod sqlite;
+mod statements;
 
 pub use records::{
     ChangeQuery, DispatchQuery, DispatchRecord, DispatchStatus, DispatchUpdate, EventQuery, EventRecord, IncidentPage,
@@ -196,6 +197,18 @@ pub enum StoreError {
     /// Schema migration failed at start-up.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The embedded SQLite write path failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The thread applying a batch failed; the batch was rolled back.
+    #[error("the database writer failed: {0}")]
+    Crashed(String),
+    /// The database URL names a database Firehouse cannot run on.
+    #[error("unsupported database: {0}")]
+    Unsupported(&'static str),
+    /// Concurrent writers kept changing a row this write depends on.
+    #[error("write conflict: {0}")]
+    Contended(&'static str),
     /// Stored data that does not parse (a bug or a foreign write).
     #[error("corrupt row: {0}")]
     Corrupt(String),

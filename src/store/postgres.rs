@@ -5,6 +5,7 @@
 //! triggers opens the incident, and the other appends to it (see `store/apply.rs`); outbox rows
 //! are claimed with leases under `FOR UPDATE SKIP LOCKED`.
 
+use super::apply;
 use super::sql::sql_backend;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, PgConnection, PgPool, Postgres};
@@ -19,9 +20,24 @@ sql_backend!(
     begin: "BEGIN",
     next_number: "SELECT nextval('incident_numbers')",
     skip_locked: "FOR UPDATE SKIP LOCKED",
-    lock: "FOR UPDATE",
-    prelock: lock_alert_keys
+    lock: "FOR UPDATE"
 );
+
+/// The database: one pool serves writes and reads.
+pub struct PgStore {
+    writer: PgPool,
+    readers: PgPool,
+}
+
+impl PgStore {
+    async fn apply_batch(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        lock_alert_keys(&mut tx, batch).await?;
+        let results = apply::apply_batch(&mut Tx(&mut tx), batch, rules).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+}
 
 /// Takes a transaction-scoped advisory lock on every (integration key, dedup key) of the batch, in
 /// one global order, so two instances' batches over the same alerts queue instead of deadlocking.

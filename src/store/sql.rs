@@ -4,14 +4,15 @@
 //! A macro rather than generic functions: sqlx's generic bounds over `Database` would bury every
 //! query under trait bounds, while the statements themselves are identical.
 
-/// Defines `$store` (a writer pool and a reader pool over `$db`) implementing [`Store`](super::Store),
-/// with [`IngestTx`](super::apply::IngestTx) for `Tx<'_>`.
+/// Implements [`Store`](super::Store) for `$store` (a writer pool and a reader pool over `$db`),
+/// with [`IngestTx`](super::apply::IngestTx) for `Tx<'_>`. The backend defines `$store` itself
+/// and its `apply_batch` (how an ingest batch is written).
+///
 /// - `$begin`: the statement that opens a write transaction;
 /// - `$next_number`: the statement that reserves the next incident number;
 /// - `$skip_locked`: appended to the claim's row selection (`FOR UPDATE SKIP LOCKED` where supported);
 /// - `$lock`: row-lock clause for rows a command is about to change (`FOR UPDATE`; empty where one
-///   writer holds the whole database);
-/// - `$prelock`: an async fn run at the start of each batch, before any row is touched.
+///   writer holds the whole database).
 macro_rules! sql_backend {
     (
         store: $store:ident,
@@ -22,28 +23,22 @@ macro_rules! sql_backend {
         begin: $begin:expr,
         next_number: $next_number:expr,
         skip_locked: $skip_locked:expr,
-        lock: $lock:expr,
-        prelock: $prelock:path
+        lock: $lock:expr
     ) => {
         use sqlx::{QueryBuilder, Row};
         use std::str::FromStr;
         use $crate::domain::rules::RuleSet;
         use $crate::domain::{ChangeEvent, Incident, IncidentStatus, Millis, ServiceRef};
         use $crate::store::apply::{
-            apply_command, ApplyContext, HeldAlert, IncidentFacts, IncidentHead, IngestTx, NewDispatch, NewEvent,
+            HeldAlert, IncidentFacts, IncidentHead, IngestTx, NewDispatch, NewEvent,
             NewIncident, OpenAlert,
         };
         use $crate::store::records::{
             ChangeQuery, DispatchQuery, DispatchRecord, DispatchUpdate, IncidentPage, IncidentQuery, StoredChange,
             TimelineEntry,
         };
-        use $crate::store::{Command, CommandResult, IncidentRef, Store, StoreError};
-
-        /// The database: writes go through `writer` (one connection on SQLite), reads through `readers`.
-        pub struct $store {
-            writer: $pool,
-            readers: $pool,
-        }
+        use $crate::store::statements::*;
+        use $crate::store::{Command, CommandResult, IncidentRef, SilenceRecord, Store, StoreError};
 
         impl $store {
             /// Runs one change alone in its own write transaction; whether exactly one row changed.
@@ -61,20 +56,7 @@ macro_rules! sql_backend {
         #[async_trait::async_trait]
         impl Store for $store {
             async fn apply(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError> {
-                let mut tx = self.writer.begin_with($begin).await?;
-                $prelock(&mut tx, batch).await?;
-                let mut results = Vec::with_capacity(batch.len());
-                let earliest = batch.iter().map(Command::received_at).min().unwrap_or(Millis(i64::MAX));
-                let silences = active_silences(&mut tx, earliest).await?;
-                let ctx = ApplyContext { rules, silences: &silences };
-                {
-                    let mut w = Tx(&mut tx);
-                    for cmd in batch {
-                        results.push(apply_command(&mut w, cmd, &ctx).await?);
-                    }
-                }
-                tx.commit().await?;
-                Ok(results)
+                self.apply_batch(batch, rules).await
             }
 
             async fn sync_services(&self, services: &[ServiceRef]) -> Result<(), StoreError> {
@@ -444,27 +426,6 @@ macro_rules! sql_backend {
             }
         }
 
-        /// Silences that have not ended by `since` (a batch checks each command at its own time).
-        async fn active_silences(
-            conn: &mut $conn,
-            since: Millis,
-        ) -> Result<Vec<$crate::domain::noise::Silence>, sqlx::Error> {
-            let rows = sqlx::query(&format!("SELECT {SILENCE_COLUMNS} FROM silences WHERE ends_at > $1"))
-                .bind(since.0)
-                .fetch_all(&mut *conn)
-                .await?;
-            let mut silences = Vec::with_capacity(rows.len());
-            for r in &rows {
-                match silence_from_row(r)?.compile() {
-                    Some(s) => silences.push(s),
-                    None => tracing::warn!("a stored silence no longer compiles; it is ignored"),
-                }
-            }
-            Ok(silences)
-        }
-
-        const SILENCE_COLUMNS: &str = "id, matchers, starts_at, ends_at, created_by, comment, created_at";
-
         fn silence_from_row(r: &$row) -> Result<$crate::store::SilenceRecord, sqlx::Error> {
             let matchers: String = r.try_get("matchers")?;
             Ok($crate::store::SilenceRecord {
@@ -528,50 +489,55 @@ macro_rules! sql_backend {
         /// One write transaction's connection.
         pub(super) struct Tx<'c>(pub(super) &'c mut $conn);
 
+        impl Tx<'_> {
+            /// One statement of the shared text, with its row lock where the backend has them.
+            fn locked(sql: &str) -> std::borrow::Cow<'_, str> {
+                if $lock.is_empty() {
+                    sql.into()
+                } else {
+                    format!("{sql} {}", $lock).into()
+                }
+            }
+        }
+
         impl IngestTx for Tx<'_> {
+            async fn active_silences(&mut self, since: Millis) -> Result<Vec<SilenceRecord>, StoreError> {
+                let rows = sqlx::query(ACTIVE_SILENCES).bind(since.0).fetch_all(&mut *self.0).await?;
+                Ok(rows.iter().map(silence_from_row).collect::<Result<_, _>>()?)
+            }
+
             async fn open_alert(
                 &mut self,
                 integration_key: &str,
                 dedup_key: &str,
-            ) -> Result<Option<OpenAlert>, sqlx::Error> {
+            ) -> Result<Option<OpenAlert>, StoreError> {
                 // Locked (where rows can be), so concurrent events for one alert apply one after the other,
                 // each seeing the other's outcome.
-                let lock = if $lock.is_empty() { "" } else { " FOR UPDATE OF a" };
-                let row = sqlx::query(&format!(
-                    "SELECT a.id, a.incident_number, i.id, a.status FROM alerts a \
-                     JOIN incidents i ON i.number = a.incident_number \
-                     WHERE a.integration_key = $1 AND a.dedup_key = $2 AND a.status <> 'resolved'{lock}"
-                ))
-                .bind(integration_key)
-                .bind(dedup_key)
-                .fetch_optional(&mut *self.0)
-                .await?;
-                row.map(|r| {
+                let sql = if $lock.is_empty() { OPEN_ALERT.into() } else { format!("{OPEN_ALERT} FOR UPDATE OF a") };
+                let row = sqlx::query(&sql).bind(integration_key).bind(dedup_key).fetch_optional(&mut *self.0).await?;
+                let open = row.map(|r| -> Result<OpenAlert, sqlx::Error> {
                     Ok(OpenAlert {
                         alert_id: r.try_get(0)?,
                         incident_number: r.try_get(1)?,
                         incident_id: r.try_get(2)?,
                         status: parse_col(&r, 3)?,
                     })
-                })
-                .transpose()
+                });
+                Ok(open.transpose()?)
             }
 
-            async fn ensure_service(&mut self, service: &ServiceRef, at: Millis) -> Result<(), sqlx::Error> {
-                sqlx::query(
-                    "INSERT INTO services (name, urgency, created_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(&service.name)
-                .bind(service.urgency.as_str())
-                .bind(at.0)
-                .execute(&mut *self.0)
-                .await?;
+            async fn ensure_service(&mut self, service: &ServiceRef, at: Millis) -> Result<(), StoreError> {
+                sqlx::query(ENSURE_SERVICE)
+                    .bind(&service.name)
+                    .bind(service.urgency.as_str())
+                    .bind(at.0)
+                    .execute(&mut *self.0)
+                    .await?;
                 Ok(())
             }
 
-            async fn next_incident_number(&mut self) -> Result<i64, sqlx::Error> {
-                sqlx::query($next_number).fetch_one(&mut *self.0).await?.try_get(0)
+            async fn next_incident_number(&mut self) -> Result<i64, StoreError> {
+                Ok(sqlx::query($next_number).fetch_one(&mut *self.0).await?.try_get(0)?)
             }
 
             async fn claim_alert(
@@ -580,51 +546,41 @@ macro_rules! sql_backend {
                 integration_key: &str,
                 dedup_key: &str,
                 at: Millis,
-            ) -> Result<Option<i64>, sqlx::Error> {
-                let row = sqlx::query(
-                    "INSERT INTO alerts (incident_number, integration_key, dedup_key, status, created_at) \
-                     VALUES ($1, $2, $3, 'triggered', $4) ON CONFLICT DO NOTHING RETURNING id",
-                )
-                .bind(incident_number)
-                .bind(integration_key)
-                .bind(dedup_key)
-                .bind(at.0)
-                .fetch_optional(&mut *self.0)
-                .await?;
-                row.map(|r| r.try_get(0)).transpose()
+            ) -> Result<Option<i64>, StoreError> {
+                let row = sqlx::query(CLAIM_ALERT)
+                    .bind(incident_number)
+                    .bind(integration_key)
+                    .bind(dedup_key)
+                    .bind(at.0)
+                    .fetch_optional(&mut *self.0)
+                    .await?;
+                Ok(row.map(|r| r.try_get(0)).transpose()?)
             }
 
-            async fn insert_incident(&mut self, n: &NewIncident<'_>) -> Result<(), sqlx::Error> {
-                let labels = (!n.labels.is_empty()).then(|| serde_json::to_string(n.labels).expect("labels serialize"));
-                sqlx::query(
-                    "INSERT INTO incidents (number, id, service, status, dedup_key, title, severity, urgency, \
-                     source, component, grp, class, details, created_at, updated_at, origin, origin_source, \
-                     external_id, external_url, description, labels, group_key) \
-                     VALUES ($1, $2, $3, 'triggered', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, \
-                     $16, $17, $18, $19, $20)",
-                )
-                .bind(n.number)
-                .bind(n.id)
-                .bind(n.service)
-                .bind(n.dedup_key)
-                .bind(n.title)
-                .bind(n.severity.as_str())
-                .bind(n.urgency.as_str())
-                .bind(n.source)
-                .bind(n.component)
-                .bind(n.group)
-                .bind(n.class)
-                .bind(n.details.map(|v| v.to_string()))
-                .bind(n.at.0)
-                .bind(n.origin.as_str())
-                .bind(n.origin_source)
-                .bind(n.external_id)
-                .bind(n.external_url)
-                .bind(n.description)
-                .bind(labels)
-                .bind(n.group_key)
-                .execute(&mut *self.0)
-                .await?;
+            async fn insert_incident(&mut self, n: &NewIncident<'_>) -> Result<(), StoreError> {
+                sqlx::query(INSERT_INCIDENT)
+                    .bind(n.number)
+                    .bind(n.id)
+                    .bind(n.service)
+                    .bind(n.dedup_key)
+                    .bind(n.title)
+                    .bind(n.severity.as_str())
+                    .bind(n.urgency.as_str())
+                    .bind(n.source)
+                    .bind(n.component)
+                    .bind(n.group)
+                    .bind(n.class)
+                    .bind(n.details.map(|v| v.to_string()))
+                    .bind(n.at.0)
+                    .bind(n.origin.as_str())
+                    .bind(n.origin_source)
+                    .bind(n.external_id)
+                    .bind(n.external_url)
+                    .bind(n.description)
+                    .bind(labels_to(n.labels))
+                    .bind(n.group_key)
+                    .execute(&mut *self.0)
+                    .await?;
                 Ok(())
             }
 
@@ -632,53 +588,40 @@ macro_rules! sql_backend {
                 &mut self,
                 integration_key: &str,
                 dedup_key: &str,
-            ) -> Result<Option<HeldAlert>, sqlx::Error> {
-                let row = sqlx::query(&format!(
-                    "SELECT {HELD_COLUMNS} FROM held_alerts WHERE integration_key = $1 AND dedup_key = $2"
-                ))
-                .bind(integration_key)
-                .bind(dedup_key)
-                .fetch_optional(&mut *self.0)
-                .await?;
-                row.as_ref().map(held_from_row).transpose()
+            ) -> Result<Option<HeldAlert>, StoreError> {
+                let row =
+                    sqlx::query(HELD_ALERT).bind(integration_key).bind(dedup_key).fetch_optional(&mut *self.0).await?;
+                Ok(row.as_ref().map(held_from_row).transpose()?)
             }
 
-            async fn insert_held(&mut self, h: &HeldAlert) -> Result<i64, sqlx::Error> {
-                sqlx::query(
-                    "INSERT INTO held_alerts (integration_key, dedup_key, service, urgency, title, severity, source, \
-                     component, grp, class, details, received_at, opens_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-                )
-                .bind(&h.integration_key)
-                .bind(&h.dedup_key)
-                .bind(&h.service)
-                .bind(h.urgency.as_str())
-                .bind(&h.title)
-                .bind(h.severity.as_str())
-                .bind(&h.source)
-                .bind(&h.component)
-                .bind(&h.group)
-                .bind(&h.class)
-                .bind(h.details.as_ref().map(|d| d.to_string()))
-                .bind(h.received_at.0)
-                .bind(h.opens_at.0)
-                .fetch_one(&mut *self.0)
-                .await?
-                .try_get(0)
+            async fn insert_held(&mut self, h: &HeldAlert) -> Result<i64, StoreError> {
+                Ok(sqlx::query(INSERT_HELD)
+                    .bind(&h.integration_key)
+                    .bind(&h.dedup_key)
+                    .bind(&h.service)
+                    .bind(h.urgency.as_str())
+                    .bind(&h.title)
+                    .bind(h.severity.as_str())
+                    .bind(&h.source)
+                    .bind(&h.component)
+                    .bind(&h.group)
+                    .bind(&h.class)
+                    .bind(h.details.as_ref().map(|d| d.to_string()))
+                    .bind(h.received_at.0)
+                    .bind(h.opens_at.0)
+                    .fetch_one(&mut *self.0)
+                    .await?
+                    .try_get(0)?)
             }
 
-            async fn delete_held(&mut self, id: i64) -> Result<(), sqlx::Error> {
-                sqlx::query("DELETE FROM held_alerts WHERE id = $1").bind(id).execute(&mut *self.0).await?;
+            async fn delete_held(&mut self, id: i64) -> Result<(), StoreError> {
+                sqlx::query(DELETE_HELD).bind(id).execute(&mut *self.0).await?;
                 Ok(())
             }
 
-            async fn due_held(&mut self, now: Millis) -> Result<Vec<HeldAlert>, sqlx::Error> {
-                let rows =
-                    sqlx::query(&format!("SELECT {HELD_COLUMNS} FROM held_alerts WHERE opens_at <= $1 ORDER BY id"))
-                        .bind(now.0)
-                        .fetch_all(&mut *self.0)
-                        .await?;
-                rows.iter().map(held_from_row).collect()
+            async fn due_held(&mut self, now: Millis) -> Result<Vec<HeldAlert>, StoreError> {
+                let rows = sqlx::query(DUE_HELD).bind(now.0).fetch_all(&mut *self.0).await?;
+                Ok(rows.iter().map(held_from_row).collect::<Result<_, _>>()?)
             }
 
             async fn adopt_held_events(
@@ -686,16 +629,13 @@ macro_rules! sql_backend {
                 held_id: i64,
                 incident_number: i64,
                 alert_id: i64,
-            ) -> Result<(), sqlx::Error> {
-                sqlx::query(
-                    "UPDATE events SET incident_number = $1, alert_id = $2, held_alert_id = NULL \
-                     WHERE held_alert_id = $3",
-                )
-                .bind(incident_number)
-                .bind(alert_id)
-                .bind(held_id)
-                .execute(&mut *self.0)
-                .await?;
+            ) -> Result<(), StoreError> {
+                sqlx::query(ADOPT_HELD_EVENTS)
+                    .bind(incident_number)
+                    .bind(alert_id)
+                    .bind(held_id)
+                    .execute(&mut *self.0)
+                    .await?;
                 Ok(())
             }
 
@@ -704,35 +644,27 @@ macro_rules! sql_backend {
                 service: &str,
                 group_key: &str,
                 since: Millis,
-            ) -> Result<Option<IncidentHead>, sqlx::Error> {
-                let row = sqlx::query(
-                    "SELECT number, id, service, status FROM incidents WHERE service = $1 AND group_key = $2 \
-                     AND status <> 'resolved' AND created_at >= $3 ORDER BY number DESC LIMIT 1",
-                )
-                .bind(service)
-                .bind(group_key)
-                .bind(since.0)
-                .fetch_optional(&mut *self.0)
-                .await?;
-                row.as_ref().map(head_from_row).transpose()
+            ) -> Result<Option<IncidentHead>, StoreError> {
+                let row = sqlx::query(GROUP_INCIDENT)
+                    .bind(service)
+                    .bind(group_key)
+                    .bind(since.0)
+                    .fetch_optional(&mut *self.0)
+                    .await?;
+                Ok(row.as_ref().map(head_from_row).transpose()?)
             }
 
             async fn flapping_incident(
                 &mut self,
                 integration_key: &str,
                 dedup_key: &str,
-            ) -> Result<Option<IncidentHead>, sqlx::Error> {
-                let row = sqlx::query(
-                    "SELECT i.number, i.id, i.service, i.status FROM incidents i \
-                     JOIN alerts a ON a.incident_number = i.number \
-                     WHERE a.integration_key = $1 AND a.dedup_key = $2 AND i.flapping = 1 AND i.status <> 'resolved' \
-                     ORDER BY i.number DESC LIMIT 1",
-                )
-                .bind(integration_key)
-                .bind(dedup_key)
-                .fetch_optional(&mut *self.0)
-                .await?;
-                row.as_ref().map(head_from_row).transpose()
+            ) -> Result<Option<IncidentHead>, StoreError> {
+                let row = sqlx::query(FLAPPING_INCIDENT)
+                    .bind(integration_key)
+                    .bind(dedup_key)
+                    .fetch_optional(&mut *self.0)
+                    .await?;
+                Ok(row.as_ref().map(head_from_row).transpose()?)
             }
 
             async fn resolved_since(
@@ -740,39 +672,25 @@ macro_rules! sql_backend {
                 integration_key: &str,
                 dedup_key: &str,
                 since: Millis,
-            ) -> Result<i64, sqlx::Error> {
-                sqlx::query(
-                    "SELECT COUNT(*) FROM alerts WHERE integration_key = $1 AND dedup_key = $2 AND resolved_at >= $3",
-                )
-                .bind(integration_key)
-                .bind(dedup_key)
-                .bind(since.0)
-                .fetch_one(&mut *self.0)
-                .await?
-                .try_get(0)
+            ) -> Result<i64, StoreError> {
+                Ok(sqlx::query(RESOLVED_SINCE)
+                    .bind(integration_key)
+                    .bind(dedup_key)
+                    .bind(since.0)
+                    .fetch_one(&mut *self.0)
+                    .await?
+                    .try_get(0)?)
             }
 
-            async fn set_flapping(&mut self, incident_number: i64, at: Millis) -> Result<(), sqlx::Error> {
-                sqlx::query("UPDATE incidents SET flapping = 1, updated_at = $1 WHERE number = $2")
-                    .bind(at.0)
-                    .bind(incident_number)
-                    .execute(&mut *self.0)
-                    .await?;
+            async fn set_flapping(&mut self, incident_number: i64, at: Millis) -> Result<(), StoreError> {
+                sqlx::query(SET_FLAPPING).bind(at.0).bind(incident_number).execute(&mut *self.0).await?;
                 Ok(())
             }
 
-            async fn quiet_flapping(&mut self, service: &str, quiet_since: Millis) -> Result<Vec<i64>, sqlx::Error> {
-                let rows = sqlx::query(
-                    "SELECT i.number FROM incidents i WHERE i.service = $1 AND i.flapping = 1 \
-                     AND i.status <> 'resolved' \
-                     AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.incident_number = i.number \
-                                     AND (a.status <> 'resolved' OR a.resolved_at >= $2))",
-                )
-                .bind(service)
-                .bind(quiet_since.0)
-                .fetch_all(&mut *self.0)
-                .await?;
-                rows.iter().map(|r| r.try_get(0)).collect()
+            async fn quiet_flapping(&mut self, service: &str, quiet_since: Millis) -> Result<Vec<i64>, StoreError> {
+                let rows =
+                    sqlx::query(QUIET_FLAPPING).bind(service).bind(quiet_since.0).fetch_all(&mut *self.0).await?;
+                Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
             }
 
             async fn set_alert_status(
@@ -780,9 +698,9 @@ macro_rules! sql_backend {
                 alert_id: i64,
                 status: IncidentStatus,
                 at: Millis,
-            ) -> Result<(), sqlx::Error> {
+            ) -> Result<(), StoreError> {
                 let resolved_at = (status == IncidentStatus::Resolved).then_some(at.0);
-                sqlx::query("UPDATE alerts SET status = $1, resolved_at = $2 WHERE id = $3")
+                sqlx::query(SET_ALERT_STATUS)
                     .bind(status.as_str())
                     .bind(resolved_at)
                     .bind(alert_id)
@@ -791,12 +709,8 @@ macro_rules! sql_backend {
                 Ok(())
             }
 
-            async fn open_alert_count(&mut self, incident_number: i64) -> Result<i64, sqlx::Error> {
-                sqlx::query("SELECT COUNT(*) FROM alerts WHERE incident_number = $1 AND status <> 'resolved'")
-                    .bind(incident_number)
-                    .fetch_one(&mut *self.0)
-                    .await?
-                    .try_get(0)
+            async fn open_alert_count(&mut self, incident_number: i64) -> Result<i64, StoreError> {
+                Ok(sqlx::query(OPEN_ALERT_COUNT).bind(incident_number).fetch_one(&mut *self.0).await?.try_get(0)?)
             }
 
             async fn record_delivery(
@@ -804,17 +718,14 @@ macro_rules! sql_backend {
                 source: &str,
                 delivery_id: &str,
                 at: Millis,
-            ) -> Result<bool, sqlx::Error> {
-                let inserted = sqlx::query(
-                    "INSERT INTO webhook_deliveries (source, delivery_id, received_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(source)
-                .bind(delivery_id)
-                .bind(at.0)
-                .execute(&mut *self.0)
-                .await?
-                .rows_affected();
+            ) -> Result<bool, StoreError> {
+                let inserted = sqlx::query(RECORD_DELIVERY)
+                    .bind(source)
+                    .bind(delivery_id)
+                    .bind(at.0)
+                    .execute(&mut *self.0)
+                    .await?
+                    .rows_affected();
                 Ok(inserted == 1)
             }
 
@@ -823,21 +734,18 @@ macro_rules! sql_backend {
                 origin: $crate::domain::external::Origin,
                 source: &str,
                 external_id: &str,
-            ) -> Result<Option<IncidentHead>, sqlx::Error> {
-                let row = sqlx::query(
-                    "SELECT number, id, service, status FROM incidents \
-                     WHERE origin = $1 AND origin_source = $2 AND external_id = $3",
-                )
-                .bind(origin.as_str())
-                .bind(source)
-                .bind(external_id)
-                .fetch_optional(&mut *self.0)
-                .await?;
-                row.as_ref().map(head_from_row).transpose()
+            ) -> Result<Option<IncidentHead>, StoreError> {
+                let row = sqlx::query(FIND_EXTERNAL)
+                    .bind(origin.as_str())
+                    .bind(source)
+                    .bind(external_id)
+                    .fetch_optional(&mut *self.0)
+                    .await?;
+                Ok(row.as_ref().map(head_from_row).transpose()?)
             }
 
-            async fn set_labels(&mut self, incident_number: i64, labels: &[String]) -> Result<(), sqlx::Error> {
-                sqlx::query("UPDATE incidents SET labels = $1 WHERE number = $2")
+            async fn set_labels(&mut self, incident_number: i64, labels: &[String]) -> Result<(), StoreError> {
+                sqlx::query(SET_LABELS)
                     .bind(serde_json::to_string(labels).expect("labels serialize"))
                     .bind(incident_number)
                     .execute(&mut *self.0)
@@ -850,17 +758,14 @@ macro_rules! sql_backend {
                 incident_number: i64,
                 status: IncidentStatus,
                 at: Millis,
-            ) -> Result<(), sqlx::Error> {
+            ) -> Result<(), StoreError> {
                 let resolved_at = (status == IncidentStatus::Resolved).then_some(at.0);
-                sqlx::query(
-                    "UPDATE alerts SET status = $1, resolved_at = $2 \
-                     WHERE incident_number = $3 AND status <> 'resolved'",
-                )
-                .bind(status.as_str())
-                .bind(resolved_at)
-                .bind(incident_number)
-                .execute(&mut *self.0)
-                .await?;
+                sqlx::query(SET_ALERTS_STATUS)
+                    .bind(status.as_str())
+                    .bind(resolved_at)
+                    .bind(incident_number)
+                    .execute(&mut *self.0)
+                    .await?;
                 Ok(())
             }
 
@@ -869,74 +774,52 @@ macro_rules! sql_backend {
                 incident_number: i64,
                 status: IncidentStatus,
                 at: Millis,
-            ) -> Result<(), sqlx::Error> {
+            ) -> Result<(), StoreError> {
                 let sql = match status {
-                    // Guarded, so a late acknowledge can never reopen a resolved incident.
-                    IncidentStatus::Acknowledged => {
-                        "UPDATE incidents SET status = 'acknowledged', acknowledged_at = $1, updated_at = $1 \
-                         WHERE number = $2 AND status = 'triggered'"
-                    }
-                    IncidentStatus::Resolved => {
-                        "UPDATE incidents SET status = 'resolved', resolved_at = $1, updated_at = $1 \
-                         WHERE number = $2 AND status <> 'resolved'"
-                    }
-                    IncidentStatus::Triggered => {
-                        "UPDATE incidents SET status = 'triggered', updated_at = $1 WHERE number = $2"
-                    }
+                    IncidentStatus::Acknowledged => ACKNOWLEDGE_INCIDENT,
+                    IncidentStatus::Resolved => RESOLVE_INCIDENT,
+                    IncidentStatus::Triggered => RETRIGGER_INCIDENT,
                 };
                 sqlx::query(sql).bind(at.0).bind(incident_number).execute(&mut *self.0).await?;
                 Ok(())
             }
 
-            async fn find_incident(&mut self, r: &IncidentRef) -> Result<Option<IncidentHead>, sqlx::Error> {
+            async fn find_incident(&mut self, r: &IncidentRef) -> Result<Option<IncidentHead>, StoreError> {
                 let row = match r {
                     IncidentRef::Number(n) => {
-                        sqlx::query(&format!("SELECT number, id, service, status FROM incidents WHERE number = $1 {}", $lock))
-                            .bind(*n)
-                            .fetch_optional(&mut *self.0)
-                            .await?
+                        sqlx::query(&Self::locked(INCIDENT_BY_NUMBER)).bind(*n).fetch_optional(&mut *self.0).await?
                     }
                     IncidentRef::Id(id) => {
-                        sqlx::query(&format!("SELECT number, id, service, status FROM incidents WHERE id = $1 {}", $lock))
+                        sqlx::query(&Self::locked(INCIDENT_BY_ID))
                             .bind(id.as_str())
                             .fetch_optional(&mut *self.0)
                             .await?
                     }
                 };
-                row.as_ref().map(head_from_row).transpose()
+                Ok(row.as_ref().map(head_from_row).transpose()?)
             }
 
-            async fn insert_event(&mut self, e: &NewEvent<'_>) -> Result<i64, sqlx::Error> {
-                let row = sqlx::query(
-                    "INSERT INTO events (received_at, protocol, action, service, dedup_key, outcome, alert_id, \
-                     incident_number, summary, severity, raw, held_alert_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-                )
-                .bind(e.at.0)
-                .bind(e.protocol.as_str())
-                .bind(e.action)
-                .bind(e.service)
-                .bind(e.dedup_key)
-                .bind(e.outcome)
-                .bind(e.alert_id)
-                .bind(e.incident_number)
-                .bind(e.summary)
-                .bind(e.severity)
-                .bind(e.raw)
-                .bind(e.held_alert_id)
-                .fetch_one(&mut *self.0)
-                .await?;
-                row.try_get(0)
+            async fn insert_event(&mut self, e: &NewEvent<'_>) -> Result<i64, StoreError> {
+                let row = sqlx::query(INSERT_EVENT)
+                    .bind(e.at.0)
+                    .bind(e.protocol.as_str())
+                    .bind(e.action)
+                    .bind(e.service)
+                    .bind(e.dedup_key)
+                    .bind(e.outcome)
+                    .bind(e.alert_id)
+                    .bind(e.incident_number)
+                    .bind(e.summary)
+                    .bind(e.severity)
+                    .bind(e.raw)
+                    .bind(e.held_alert_id)
+                    .fetch_one(&mut *self.0)
+                    .await?;
+                Ok(row.try_get(0)?)
             }
 
-            async fn incident_facts(&mut self, incident_number: i64) -> Result<IncidentFacts, sqlx::Error> {
-                let r = sqlx::query(
-                    "SELECT id, service, severity, urgency, title, source, component, grp, class, dedup_key, details, \
-                     labels FROM incidents WHERE number = $1",
-                )
-                .bind(incident_number)
-                .fetch_one(&mut *self.0)
-                .await?;
+            async fn incident_facts(&mut self, incident_number: i64) -> Result<IncidentFacts, StoreError> {
+                let r = sqlx::query(INCIDENT_FACTS).bind(incident_number).fetch_one(&mut *self.0).await?;
                 let details: Option<String> = r.try_get("details")?;
                 Ok(IncidentFacts {
                     id: r.try_get("id")?,
@@ -954,21 +837,17 @@ macro_rules! sql_backend {
                 })
             }
 
-            async fn insert_dispatch(&mut self, d: &NewDispatch<'_>) -> Result<(), sqlx::Error> {
-                sqlx::query(
-                    "INSERT INTO dispatches (dispatch_key, incident_number, rule, action, transition, status, \
-                     attempts, next_attempt_at, created_at, deadline, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $7, $6) ON CONFLICT (dispatch_key) DO NOTHING",
-                )
-                .bind(&d.key)
-                .bind(d.incident_number)
-                .bind(d.rule)
-                .bind(d.action)
-                .bind(d.transition.as_str())
-                .bind(d.at.0)
-                .bind(d.deadline.0)
-                .execute(&mut *self.0)
-                .await?;
+            async fn insert_dispatch(&mut self, d: &NewDispatch<'_>) -> Result<(), StoreError> {
+                sqlx::query(INSERT_DISPATCH)
+                    .bind(&d.key)
+                    .bind(d.incident_number)
+                    .bind(d.rule)
+                    .bind(d.action)
+                    .bind(d.transition.as_str())
+                    .bind(d.at.0)
+                    .bind(d.deadline.0)
+                    .execute(&mut *self.0)
+                    .await?;
                 Ok(())
             }
 
@@ -978,46 +857,39 @@ macro_rules! sql_backend {
                 event: &ChangeEvent,
                 raw: &str,
                 at: Millis,
-            ) -> Result<i64, sqlx::Error> {
+            ) -> Result<i64, StoreError> {
                 let links = serde_json::to_string(&event.links).expect("links serialize");
                 let details = event.custom_details.as_ref().map(|d| d.to_string());
-                let row = sqlx::query(
-                    "INSERT INTO change_events (service, received_at, occurred_at, summary, source, custom_details, \
-                     links, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                )
-                .bind(service)
-                .bind(at.0)
-                .bind(event.timestamp.unwrap_or(at).0)
-                .bind(&event.summary)
-                .bind(&event.source)
-                .bind(details)
-                .bind(links)
-                .bind(raw)
-                .fetch_one(&mut *self.0)
-                .await?;
-                row.try_get(0)
+                let row = sqlx::query(INSERT_CHANGE)
+                    .bind(service)
+                    .bind(at.0)
+                    .bind(event.timestamp.unwrap_or(at).0)
+                    .bind(&event.summary)
+                    .bind(&event.source)
+                    .bind(details)
+                    .bind(links)
+                    .bind(raw)
+                    .fetch_one(&mut *self.0)
+                    .await?;
+                Ok(row.try_get(0)?)
             }
 
             async fn insert_agent_session(
                 &mut self,
                 s: &$crate::store::NewAgentSession,
-            ) -> Result<bool, sqlx::Error> {
-                let inserted = sqlx::query(
-                    "INSERT INTO agent_sessions (incident_number, dispatch_id, action, session_id, url, status, \
-                     pull_requests, polls, next_poll_at, done, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, '[]', 0, $7, 0, $8, $8) ON CONFLICT (session_id) DO NOTHING",
-                )
-                .bind(s.incident_number)
-                .bind(s.dispatch_id)
-                .bind(&s.action)
-                .bind(&s.session_id)
-                .bind(&s.url)
-                .bind(&s.status)
-                .bind(s.next_poll_at.0)
-                .bind(s.at.0)
-                .execute(&mut *self.0)
-                .await?
-                .rows_affected();
+            ) -> Result<bool, StoreError> {
+                let inserted = sqlx::query(INSERT_AGENT_SESSION)
+                    .bind(s.incident_number)
+                    .bind(s.dispatch_id)
+                    .bind(&s.action)
+                    .bind(&s.session_id)
+                    .bind(&s.url)
+                    .bind(&s.status)
+                    .bind(s.next_poll_at.0)
+                    .bind(s.at.0)
+                    .execute(&mut *self.0)
+                    .await?
+                    .rows_affected();
                 Ok(inserted == 1)
             }
 
@@ -1025,42 +897,35 @@ macro_rules! sql_backend {
                 &mut self,
                 r: &$crate::store::SessionReport,
                 at: Millis,
-            ) -> Result<Option<(i64, String)>, sqlx::Error> {
+            ) -> Result<Option<(i64, String)>, StoreError> {
                 // A change moves updated_at (the backoff counts from the last change).
                 let changed_at = (!r.notes.is_empty()).then_some(at.0);
                 let row = match &r.polled {
                     Some(p) => {
-                        sqlx::query(
-                            "UPDATE agent_sessions SET status = $1, pull_requests = $2, structured_output = $3, \
-                             polls = polls + 1, next_poll_at = $4, done = $5, updated_at = COALESCE($6, updated_at) \
-                             WHERE session_id = $7 AND polls = $8 AND done = 0 RETURNING incident_number, url",
-                        )
-                        .bind(&p.status)
-                        .bind(serde_json::to_string(&p.pull_requests).expect("pull requests serialize"))
-                        .bind(p.structured_output.as_ref().map(|o| o.to_string()))
-                        .bind(r.next_poll_at.0)
-                        .bind(i64::from(r.done))
-                        .bind(changed_at)
-                        .bind(&r.session_id)
-                        .bind(r.polls)
-                        .fetch_optional(&mut *self.0)
-                        .await?
+                        sqlx::query(UPDATE_POLLED_SESSION)
+                            .bind(&p.status)
+                            .bind(serde_json::to_string(&p.pull_requests).expect("pull requests serialize"))
+                            .bind(p.structured_output.as_ref().map(|o| o.to_string()))
+                            .bind(r.next_poll_at.0)
+                            .bind(i64::from(r.done))
+                            .bind(changed_at)
+                            .bind(&r.session_id)
+                            .bind(r.polls)
+                            .fetch_optional(&mut *self.0)
+                            .await?
                     }
                     None => {
-                        sqlx::query(
-                            "UPDATE agent_sessions SET next_poll_at = $1, done = $2, updated_at = COALESCE($3, updated_at) \
-                             WHERE session_id = $4 AND polls = $5 AND done = 0 RETURNING incident_number, url",
-                        )
-                        .bind(r.next_poll_at.0)
-                        .bind(i64::from(r.done))
-                        .bind(changed_at)
-                        .bind(&r.session_id)
-                        .bind(r.polls)
-                        .fetch_optional(&mut *self.0)
-                        .await?
+                        sqlx::query(UPDATE_UNPOLLED_SESSION)
+                            .bind(r.next_poll_at.0)
+                            .bind(i64::from(r.done))
+                            .bind(changed_at)
+                            .bind(&r.session_id)
+                            .bind(r.polls)
+                            .fetch_optional(&mut *self.0)
+                            .await?
                     }
                 };
-                row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+                Ok(row.map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get(0)?, r.try_get(1)?)) }).transpose()?)
             }
 
             async fn upsert_postmortem(
@@ -1070,20 +935,15 @@ macro_rules! sql_backend {
                 url: &str,
                 body: &serde_json::Value,
                 at: Millis,
-            ) -> Result<(), sqlx::Error> {
-                sqlx::query(
-                    "INSERT INTO incident_postmortems (incident_number, session_id, url, body, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (incident_number) DO UPDATE SET \
-                     session_id = excluded.session_id, url = excluded.url, body = excluded.body, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(incident_number)
-                .bind(session_id)
-                .bind(url)
-                .bind(body.to_string())
-                .bind(at.0)
-                .execute(&mut *self.0)
-                .await?;
+            ) -> Result<(), StoreError> {
+                sqlx::query(UPSERT_POSTMORTEM)
+                    .bind(incident_number)
+                    .bind(session_id)
+                    .bind(url)
+                    .bind(body.to_string())
+                    .bind(at.0)
+                    .execute(&mut *self.0)
+                    .await?;
                 Ok(())
             }
         }
@@ -1096,9 +956,6 @@ macro_rules! sql_backend {
             let s: String = row.try_get(idx)?;
             s.parse::<T>().map_err(|_| sqlx::Error::Decode(format!("unexpected value {s:?} in column {idx:?}").into()))
         }
-
-        const HELD_COLUMNS: &str = "id, integration_key, dedup_key, service, urgency, title, severity, source, \
-             component, grp, class, details, received_at, opens_at";
 
         fn held_from_row(r: &$row) -> Result<HeldAlert, sqlx::Error> {
             let details: Option<String> = r.try_get("details")?;
@@ -1127,11 +984,6 @@ macro_rules! sql_backend {
                 service: r.try_get(2)?,
                 status: parse_col(r, 3)?,
             })
-        }
-
-        /// Labels as stored (a JSON array, or NULL for none).
-        fn labels_from(stored: Option<String>) -> Vec<String> {
-            stored.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
         }
 
         const INCIDENT_COLUMNS: &str = "i.id, i.number, i.status, i.dedup_key, i.service, i.title, i.severity, \

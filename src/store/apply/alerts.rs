@@ -13,7 +13,7 @@ use crate::domain::{
     lifecycle, AlertDetails, AlertEvent, ChangeEvent, EventAction, IncidentStatus, Millis, Protocol, ServiceRef,
     Transition,
 };
-use crate::store::{CommandResult, Outcome};
+use crate::store::{CommandResult, Outcome, StoreError};
 
 /// An alert event as the intake hands it over.
 pub struct Incoming<'a> {
@@ -43,7 +43,7 @@ pub async fn apply<T: IngestTx>(
     ctx: &ApplyContext<'_>,
     a: &Incoming<'_>,
     at: Millis,
-) -> Result<CommandResult, sqlx::Error> {
+) -> Result<CommandResult, StoreError> {
     let dedup = a.event.dedup_key.as_str();
     // Another instance may open the same alert between our lookup and our insert; the unique
     // index on open alerts makes one of us lose, and the loser applies the event to the winner's.
@@ -83,7 +83,7 @@ pub async fn apply<T: IngestTx>(
             break landed;
         }
         if attempts >= 3 {
-            return Err(sqlx::Error::Protocol("the open alert kept changing under a concurrent writer".into()));
+            return Err(StoreError::Contended("the open alert kept changing under a concurrent writer"));
         }
     };
     let details = a.event.details.as_ref();
@@ -114,7 +114,7 @@ async fn on_open_alert<T: IngestTx>(
     alert_id: i64,
     incident: &IncidentHead,
     at: Millis,
-) -> Result<Transition, sqlx::Error> {
+) -> Result<Transition, StoreError> {
     let transition = lifecycle::apply(Some(incident.status), a.event.action);
     let noise = &a.service.noise;
     match transition {
@@ -165,7 +165,7 @@ async fn on_new_alert<T: IngestTx>(
     ctx: &ApplyContext<'_>,
     a: &Incoming<'_>,
     at: Millis,
-) -> Result<Option<(Transition, Target)>, sqlx::Error> {
+) -> Result<Option<(Transition, Target)>, StoreError> {
     let details = a.event.details.as_ref().expect("the wire layer requires details on triggers");
     let dedup = a.event.dedup_key.as_str();
     let noise = &a.service.noise;
@@ -207,7 +207,7 @@ pub(super) async fn open_alert<T: IngestTx>(
     service: &ServiceRef,
     alert: &HeldAlert,
     at: Millis,
-) -> Result<Option<(Transition, Target)>, sqlx::Error> {
+) -> Result<Option<(Transition, Target)>, StoreError> {
     let noise = &service.noise;
     let d = AlertDetails {
         summary: alert.title.clone(),
@@ -246,7 +246,7 @@ pub(super) async fn open_alert<T: IngestTx>(
     let Some(alert_id) = tx.claim_alert(number, &alert.integration_key, &alert.dedup_key, at).await? else {
         return Ok(None);
     };
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = super::new_incident_id();
     tx.insert_incident(&NewIncident {
         number,
         id: &id,
@@ -281,7 +281,7 @@ pub async fn apply_change<T: IngestTx>(
     event: &ChangeEvent,
     raw: &str,
     at: Millis,
-) -> Result<CommandResult, sqlx::Error> {
+) -> Result<CommandResult, StoreError> {
     tx.ensure_service(service, at).await?;
     let event_id = tx.insert_change(&service.name, event, raw, at).await?;
     Ok(Ok(Outcome { transition: Transition::Unchanged, incident: None, event_id }))

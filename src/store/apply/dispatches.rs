@@ -3,6 +3,7 @@
 use super::{IngestTx, NewDispatch};
 use crate::domain::rules::RuleSet;
 use crate::domain::{IncidentStatus, Millis};
+use crate::store::StoreError;
 
 /// Writes the dispatches the rules attach to an incident's transition into `status`.
 pub async fn enqueue<T: IngestTx>(
@@ -11,7 +12,7 @@ pub async fn enqueue<T: IngestTx>(
     incident_number: i64,
     status: IncidentStatus,
     at: Millis,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), StoreError> {
     if !rules.watches(status) {
         return Ok(());
     }
@@ -33,7 +34,7 @@ pub async fn transition<T: IngestTx>(
     incident_number: i64,
     status: IncidentStatus,
     at: Millis,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), StoreError> {
     tx.set_alerts_status(incident_number, status, at).await?;
     tx.set_incident_status(incident_number, status, at).await?;
     enqueue(tx, rules, incident_number, status, at).await

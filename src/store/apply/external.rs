@@ -9,7 +9,7 @@ use crate::domain::external::{mirror_change, mirror_transition, MirrorChange, Or
 use crate::domain::lifecycle::DropReason;
 use crate::domain::rules::RuleSet;
 use crate::domain::{IncidentStatus, Millis, Protocol, ServiceRef, Severity, Transition};
-use crate::store::{CommandResult, Outcome};
+use crate::store::{CommandResult, Outcome, StoreError};
 
 /// A configured ticket source.
 pub struct TicketSource<'a> {
@@ -27,7 +27,7 @@ async fn first_delivery<T: IngestTx>(
     source: &str,
     delivery_id: Option<&str>,
     at: Millis,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, StoreError> {
     match delivery_id {
         Some(id) => tx.record_delivery(source, id, at).await,
         None => Ok(true),
@@ -49,7 +49,7 @@ pub async fn apply_mirror<T: IngestTx>(
     event: &PagerDutyEvent,
     raw: &str,
     at: Millis,
-) -> Result<CommandResult, sqlx::Error> {
+) -> Result<CommandResult, StoreError> {
     if !first_delivery(tx, source, delivery_id, at).await? {
         return Ok(duplicate());
     }
@@ -71,7 +71,7 @@ pub async fn apply_mirror<T: IngestTx>(
         (_, None, Some(pd)) => {
             tx.ensure_service(service, at).await?;
             let number = tx.next_incident_number().await?;
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = super::new_incident_id();
             let severity = pd.severity();
             tx.insert_incident(&NewIncident {
                 number,
@@ -134,7 +134,7 @@ pub async fn apply_ticket<T: IngestTx>(
     ticket: &Ticket,
     raw: &str,
     at: Millis,
-) -> Result<CommandResult, sqlx::Error> {
+) -> Result<CommandResult, StoreError> {
     if !first_delivery(tx, source.name, delivery_id, at).await? {
         return Ok(duplicate());
     }
@@ -153,7 +153,7 @@ pub async fn apply_ticket<T: IngestTx>(
             let service = source.service;
             tx.ensure_service(service, at).await?;
             let number = tx.next_incident_number().await?;
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = super::new_incident_id();
             tx.insert_incident(&NewIncident {
                 number,
                 id: &id,

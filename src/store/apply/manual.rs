@@ -4,7 +4,7 @@ use super::dispatches;
 use super::{IncidentHead, IngestTx, NewEvent};
 use crate::domain::rules::RuleSet;
 use crate::domain::{lifecycle, ManualAction, Millis, Protocol, Transition};
-use crate::store::{CommandResult, IncidentRef, Outcome, Rejection};
+use crate::store::{CommandResult, IncidentRef, Outcome, Rejection, StoreError};
 
 /// Applies an operator's action; refusals change nothing.
 pub async fn apply<T: IngestTx>(
@@ -14,7 +14,7 @@ pub async fn apply<T: IngestTx>(
     action: ManualAction,
     actor: &str,
     at: Millis,
-) -> Result<CommandResult, sqlx::Error> {
+) -> Result<CommandResult, StoreError> {
     let Some(IncidentHead { number, id, service, status }) = tx.find_incident(incident).await? else {
         return Ok(Err(Rejection::IncidentNotFound));
     };
@@ -52,7 +52,7 @@ pub async fn note<T: IngestTx>(
     author: &str,
     text: &str,
     at: Millis,
-) -> Result<CommandResult, sqlx::Error> {
+) -> Result<CommandResult, StoreError> {
     let Some(IncidentHead { number, id, service, .. }) = tx.find_incident(incident).await? else {
         return Ok(Err(Rejection::IncidentNotFound));
     };

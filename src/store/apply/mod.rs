@@ -10,7 +10,7 @@ mod manual;
 mod release;
 pub mod sessions;
 
-use super::{Command, CommandResult, IncidentRef};
+use super::{Command, CommandResult, IncidentRef, SilenceRecord, StoreError};
 use crate::domain::external::Origin;
 use crate::domain::noise::Silence;
 use crate::domain::rules::{Facts, RuleSet};
@@ -225,12 +225,14 @@ pub struct NewEvent<'a> {
 /// The row-level operations a backend provides inside one transaction.
 #[allow(async_fn_in_trait)]
 pub trait IngestTx {
+    /// Silences that have not ended by `since`.
+    async fn active_silences(&mut self, since: Millis) -> Result<Vec<SilenceRecord>, StoreError>;
     /// The open (not resolved) alert for this key pair.
-    async fn open_alert(&mut self, integration_key: &str, dedup_key: &str) -> Result<Option<OpenAlert>, sqlx::Error>;
+    async fn open_alert(&mut self, integration_key: &str, dedup_key: &str) -> Result<Option<OpenAlert>, StoreError>;
     /// Creates the service if it does not exist yet.
-    async fn ensure_service(&mut self, service: &ServiceRef, at: Millis) -> Result<(), sqlx::Error>;
+    async fn ensure_service(&mut self, service: &ServiceRef, at: Millis) -> Result<(), StoreError>;
     /// Reserves the number of the next incident.
-    async fn next_incident_number(&mut self) -> Result<i64, sqlx::Error>;
+    async fn next_incident_number(&mut self) -> Result<i64, StoreError>;
     /// Inserts the open alert for the event's key pair, returning its id; `None` when another writer
     /// opened one first (the unique index on open alerts refused the insert).
     async fn claim_alert(
@@ -239,81 +241,80 @@ pub trait IngestTx {
         integration_key: &str,
         dedup_key: &str,
         at: Millis,
-    ) -> Result<Option<i64>, sqlx::Error>;
+    ) -> Result<Option<i64>, StoreError>;
     /// Inserts an incident.
-    async fn insert_incident(&mut self, incident: &NewIncident<'_>) -> Result<(), sqlx::Error>;
+    async fn insert_incident(&mut self, incident: &NewIncident<'_>) -> Result<(), StoreError>;
     /// Moves every open alert of an incident to `status`.
     async fn set_alerts_status(
         &mut self,
         incident_number: i64,
         status: IncidentStatus,
         at: Millis,
-    ) -> Result<(), sqlx::Error>;
+    ) -> Result<(), StoreError>;
     /// Moves an incident to `status`, stamping the matching time.
     async fn set_incident_status(
         &mut self,
         incident_number: i64,
         status: IncidentStatus,
         at: Millis,
-    ) -> Result<(), sqlx::Error>;
+    ) -> Result<(), StoreError>;
     /// An incident's identity and status.
-    async fn find_incident(&mut self, r: &IncidentRef) -> Result<Option<IncidentHead>, sqlx::Error>;
+    async fn find_incident(&mut self, r: &IncidentRef) -> Result<Option<IncidentHead>, StoreError>;
     /// Appends to the event log, returning the event id.
-    async fn insert_event(&mut self, e: &NewEvent<'_>) -> Result<i64, sqlx::Error>;
+    async fn insert_event(&mut self, e: &NewEvent<'_>) -> Result<i64, StoreError>;
     /// What rules need to know of an incident.
-    async fn incident_facts(&mut self, incident_number: i64) -> Result<IncidentFacts, sqlx::Error>;
+    async fn incident_facts(&mut self, incident_number: i64) -> Result<IncidentFacts, StoreError>;
     /// Writes a dispatch to the outbox unless one with its key exists.
-    async fn insert_dispatch(&mut self, d: &NewDispatch<'_>) -> Result<(), sqlx::Error>;
+    async fn insert_dispatch(&mut self, d: &NewDispatch<'_>) -> Result<(), StoreError>;
     /// The alert held (paused) for this key pair.
-    async fn held_alert(&mut self, integration_key: &str, dedup_key: &str) -> Result<Option<HeldAlert>, sqlx::Error>;
+    async fn held_alert(&mut self, integration_key: &str, dedup_key: &str) -> Result<Option<HeldAlert>, StoreError>;
     /// Holds an alert; returns its id.
-    async fn insert_held(&mut self, held: &HeldAlert) -> Result<i64, sqlx::Error>;
+    async fn insert_held(&mut self, held: &HeldAlert) -> Result<i64, StoreError>;
     /// Forgets a held alert.
-    async fn delete_held(&mut self, id: i64) -> Result<(), sqlx::Error>;
+    async fn delete_held(&mut self, id: i64) -> Result<(), StoreError>;
     /// Held alerts whose pause is over at `now`.
-    async fn due_held(&mut self, now: Millis) -> Result<Vec<HeldAlert>, sqlx::Error>;
+    async fn due_held(&mut self, now: Millis) -> Result<Vec<HeldAlert>, StoreError>;
     /// Files a held alert's events under the incident it opened.
-    async fn adopt_held_events(&mut self, held_id: i64, incident_number: i64, alert_id: i64)
-        -> Result<(), sqlx::Error>;
+    async fn adopt_held_events(&mut self, held_id: i64, incident_number: i64, alert_id: i64) -> Result<(), StoreError>;
     /// The open incident of `service` with `group_key`, opened at or after `since`.
     async fn group_incident(
         &mut self,
         service: &str,
         group_key: &str,
         since: Millis,
-    ) -> Result<Option<IncidentHead>, sqlx::Error>;
+    ) -> Result<Option<IncidentHead>, StoreError>;
     /// The open, flapping incident an alert of this key pair belongs to.
     async fn flapping_incident(
         &mut self,
         integration_key: &str,
         dedup_key: &str,
-    ) -> Result<Option<IncidentHead>, sqlx::Error>;
+    ) -> Result<Option<IncidentHead>, StoreError>;
     /// How many alerts of this key pair resolved at or after `since`.
     async fn resolved_since(
         &mut self,
         integration_key: &str,
         dedup_key: &str,
         since: Millis,
-    ) -> Result<i64, sqlx::Error>;
+    ) -> Result<i64, StoreError>;
     /// Marks an incident flapping (held open).
-    async fn set_flapping(&mut self, incident_number: i64, at: Millis) -> Result<(), sqlx::Error>;
+    async fn set_flapping(&mut self, incident_number: i64, at: Millis) -> Result<(), StoreError>;
     /// Flapping incidents with no open alert whose last alert resolved before `quiet_since`.
-    async fn quiet_flapping(&mut self, service: &str, quiet_since: Millis) -> Result<Vec<i64>, sqlx::Error>;
+    async fn quiet_flapping(&mut self, service: &str, quiet_since: Millis) -> Result<Vec<i64>, StoreError>;
     /// Moves one alert to `status`.
-    async fn set_alert_status(&mut self, alert_id: i64, status: IncidentStatus, at: Millis) -> Result<(), sqlx::Error>;
+    async fn set_alert_status(&mut self, alert_id: i64, status: IncidentStatus, at: Millis) -> Result<(), StoreError>;
     /// How many alerts of an incident are open.
-    async fn open_alert_count(&mut self, incident_number: i64) -> Result<i64, sqlx::Error>;
+    async fn open_alert_count(&mut self, incident_number: i64) -> Result<i64, StoreError>;
     /// Records a webhook delivery; `false` when it was recorded before (a redelivery).
-    async fn record_delivery(&mut self, source: &str, delivery_id: &str, at: Millis) -> Result<bool, sqlx::Error>;
+    async fn record_delivery(&mut self, source: &str, delivery_id: &str, at: Millis) -> Result<bool, StoreError>;
     /// The incident standing for an object of another system.
     async fn find_external(
         &mut self,
         origin: Origin,
         source: &str,
         external_id: &str,
-    ) -> Result<Option<IncidentHead>, sqlx::Error>;
+    ) -> Result<Option<IncidentHead>, StoreError>;
     /// Replaces an incident's labels.
-    async fn set_labels(&mut self, incident_number: i64, labels: &[String]) -> Result<(), sqlx::Error>;
+    async fn set_labels(&mut self, incident_number: i64, labels: &[String]) -> Result<(), StoreError>;
     /// Stores a change event, returning its id.
     async fn insert_change(
         &mut self,
@@ -321,16 +322,16 @@ pub trait IngestTx {
         event: &crate::domain::ChangeEvent,
         raw: &str,
         at: Millis,
-    ) -> Result<i64, sqlx::Error>;
+    ) -> Result<i64, StoreError>;
     /// Starts following an agent session; `false` when it is followed already.
-    async fn insert_agent_session(&mut self, session: &crate::store::NewAgentSession) -> Result<bool, sqlx::Error>;
+    async fn insert_agent_session(&mut self, session: &crate::store::NewAgentSession) -> Result<bool, StoreError>;
     /// Applies a poll's report to its session's row if the session is still followed and was not polled since it
     /// was claimed; returns the session's incident number and URL when it did.
     async fn update_agent_session(
         &mut self,
         report: &crate::store::SessionReport,
         at: Millis,
-    ) -> Result<Option<(i64, String)>, sqlx::Error>;
+    ) -> Result<Option<(i64, String)>, StoreError>;
     /// Stores (or replaces) an incident's postmortem.
     async fn upsert_postmortem(
         &mut self,
@@ -339,7 +340,37 @@ pub trait IngestTx {
         url: &str,
         body: &serde_json::Value,
         at: Millis,
-    ) -> Result<(), sqlx::Error>;
+    ) -> Result<(), StoreError>;
+}
+
+/// A new incident's id: time-ordered (UUIDv7), so the index on ids grows at its end instead of every new incident
+/// rewriting a random page of it.
+fn new_incident_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Applies a batch of commands inside one transaction the caller opened and will commit.
+pub async fn apply_batch<T: IngestTx>(
+    tx: &mut T,
+    batch: &[Command],
+    rules: &RuleSet,
+) -> Result<Vec<CommandResult>, StoreError> {
+    // Each command is checked against the silences at its own time, so read every one that was still on at the
+    // earliest of them.
+    let earliest = batch.iter().map(Command::received_at).min().unwrap_or(Millis(i64::MAX));
+    let mut silences = Vec::new();
+    for record in tx.active_silences(earliest).await? {
+        match record.compile() {
+            Some(s) => silences.push(s),
+            None => tracing::warn!(silence = record.id, "a stored silence no longer compiles; it is ignored"),
+        }
+    }
+    let ctx = ApplyContext { rules, silences: &silences };
+    let mut results = Vec::with_capacity(batch.len());
+    for cmd in batch {
+        results.push(apply_command(tx, cmd, &ctx).await?);
+    }
+    Ok(results)
 }
 
 /// Applies one command.
@@ -347,7 +378,7 @@ pub async fn apply_command<T: IngestTx>(
     tx: &mut T,
     cmd: &Command,
     ctx: &ApplyContext<'_>,
-) -> Result<CommandResult, sqlx::Error> {
+) -> Result<CommandResult, StoreError> {
     let rules = ctx.rules;
     match cmd {
         Command::Alert { service, integration_key, protocol, event, raw, received_at } => {

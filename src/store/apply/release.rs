@@ -6,7 +6,7 @@ use super::dispatches;
 use super::{ApplyContext, IngestTx, NewEvent};
 use crate::domain::rules::RuleSet;
 use crate::domain::{IncidentStatus, Millis, Protocol, ServiceRef, Transition, UrgencyRule};
-use crate::store::{CommandResult, Outcome};
+use crate::store::{CommandResult, Outcome, StoreError};
 
 /// Releases what is due at `now`; the outcome's `event_id` counts the incidents opened or resolved.
 pub async fn apply<T: IngestTx>(
@@ -14,7 +14,7 @@ pub async fn apply<T: IngestTx>(
     rules: &RuleSet,
     services: &[ServiceRef],
     now: Millis,
-) -> Result<CommandResult, sqlx::Error> {
+) -> Result<CommandResult, StoreError> {
     let ctx = ApplyContext { rules, silences: &[] };
     let mut changed = 0;
     for held in tx.due_held(now).await? {
@@ -53,7 +53,7 @@ async fn record<T: IngestTx>(
     transition: Transition,
     raw: &str,
     at: Millis,
-) -> Result<i64, sqlx::Error> {
+) -> Result<i64, StoreError> {
     tx.insert_event(&NewEvent {
         at,
         protocol: Protocol::Api,

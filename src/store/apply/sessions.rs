@@ -5,14 +5,10 @@
 
 use super::{IncidentHead, IngestTx, NewEvent};
 use crate::domain::{Millis, Protocol, Transition};
-use crate::store::{CommandResult, IncidentRef, NewAgentSession, Outcome, SessionNote, SessionReport};
+use crate::store::{CommandResult, IncidentRef, NewAgentSession, Outcome, SessionNote, SessionReport, StoreError};
 
 /// Starts following a session unless it is followed already; returns whether it is new.
-pub async fn track<T: IngestTx>(
-    tx: &mut T,
-    session: &NewAgentSession,
-    note: &SessionNote,
-) -> Result<bool, sqlx::Error> {
+pub async fn track<T: IngestTx>(tx: &mut T, session: &NewAgentSession, note: &SessionNote) -> Result<bool, StoreError> {
     let Some(head) = tx.find_incident(&IncidentRef::Number(session.incident_number)).await? else {
         return Ok(false);
     };
@@ -25,7 +21,7 @@ pub async fn track<T: IngestTx>(
 
 /// Records a poll's report: the session's row, then its notes and postmortem. A stale report (the session was
 /// polled by someone else since it was claimed, or is no longer followed) changes nothing and is `Unchanged`.
-pub async fn apply<T: IngestTx>(tx: &mut T, report: &SessionReport, at: Millis) -> Result<CommandResult, sqlx::Error> {
+pub async fn apply<T: IngestTx>(tx: &mut T, report: &SessionReport, at: Millis) -> Result<CommandResult, StoreError> {
     let unchanged = Outcome { transition: Transition::Unchanged, incident: None, event_id: 0 };
     let Some((incident_number, url)) = tx.update_agent_session(report, at).await? else {
         return Ok(Ok(unchanged));
@@ -50,7 +46,7 @@ async fn add_note<T: IngestTx>(
     head: &IncidentHead,
     note: &SessionNote,
     at: Millis,
-) -> Result<i64, sqlx::Error> {
+) -> Result<i64, StoreError> {
     let raw = serde_json::json!({ "author": note.author, "note": note.text, "session": note.details }).to_string();
     tx.insert_event(&NewEvent {
         at,

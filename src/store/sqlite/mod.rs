@@ -1,10 +1,15 @@
-//! The embedded default: one SQLite file in WAL mode, one writer connection, a small read pool.
+//! The embedded default: one SQLite file in WAL mode, a small read pool, and two writers: the ingest
+//! batches' connection ([`batch`]) and one sqlx connection for everything else (outbox, sessions,
+//! operators' writes).
 //!
 //! Every commit is `synchronous = FULL`, so an answered event survives a crash of the process or
-//! the machine. The single writer is fed batches by the group-commit ingestor, so the write lock
+//! the machine. The ingest writer is fed batches by the group-commit ingestor, so the write lock
 //! is taken once per batch, never per request.
 
+mod batch;
+
 use super::sql::sql_backend;
+use batch::BatchWriter;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{ConnectOptions, Sqlite, SqliteConnection, SqlitePool};
 use std::time::Duration;
@@ -18,22 +23,31 @@ sql_backend!(
     // IMMEDIATE takes the write lock up front, so a second process on the same file waits
     // (busy_timeout) instead of failing when its read snapshot goes stale.
     begin: "BEGIN IMMEDIATE",
-    // Writers are serialised by the write lock, so the next number is simply the next one.
-    next_number: "SELECT COALESCE(MAX(number), 0) + 1 FROM incidents",
+    next_number: super::statements::NEXT_NUMBER_UNDER_WRITE_LOCK,
     skip_locked: "",
-    lock: "",
-    prelock: no_prelock
+    lock: ""
 );
 
-/// The single writer already serialises every batch.
-async fn no_prelock(_: &mut SqliteConnection, _: &[Command]) -> Result<(), sqlx::Error> {
-    Ok(())
+/// The database: ingest batches go through `batches`, other writes through `writer` (one connection), reads
+/// through `readers`.
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+    batches: BatchWriter,
 }
 
 impl SqliteStore {
+    async fn apply_batch(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError> {
+        self.batches.apply(batch, rules).await
+    }
+
     /// Opens (creating if needed) and migrates the database at `url` (`sqlite://path`).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = SqliteConnectOptions::from_str(url)?;
+        if options.get_filename() == std::path::Path::new(":memory:") {
+            return Err(StoreError::Unsupported("an in-memory SQLite database cannot be shared; name a file"));
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -54,8 +68,9 @@ impl SqliteStore {
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
-        Ok(SqliteStore { writer, readers })
+        let batches = BatchWriter::open(options.get_filename())?;
+        Ok(SqliteStore { writer, readers, batches })
     }
 }

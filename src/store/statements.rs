@@ -1,0 +1,207 @@
+//! The statements of the ingest path, written once for every driver that runs them.
+//!
+//! They use `$N` placeholders, numbered in order of first use, which SQLite (through sqlx or
+//! rusqlite) and PostgreSQL all accept, and only 64-bit integers and text. Row locks are added by
+//! the PostgreSQL backend where it needs them ([`OPEN_ALERT`], the incident lookups).
+
+/// The columns of a held alert, in the order the row readers expect.
+macro_rules! held_columns {
+    () => {
+        "id, integration_key, dedup_key, service, urgency, title, severity, source, component, grp, class, details, \
+         received_at, opens_at"
+    };
+}
+
+/// The columns of a silence.
+macro_rules! silence_columns {
+    () => {
+        "id, matchers, starts_at, ends_at, created_by, comment, created_at"
+    };
+}
+
+pub(super) const SILENCE_COLUMNS: &str = silence_columns!();
+
+/// Silences that have not ended by `$1`.
+pub(super) const ACTIVE_SILENCES: &str = concat!("SELECT ", silence_columns!(), " FROM silences WHERE ends_at > $1");
+
+/// The open alert of a key pair with its incident's id (`id, incident_number, incident id, status`).
+pub(super) const OPEN_ALERT: &str = "SELECT a.id, a.incident_number, i.id, a.status FROM alerts a \
+     JOIN incidents i ON i.number = a.incident_number \
+     WHERE a.integration_key = $1 AND a.dedup_key = $2 AND a.status <> 'resolved'";
+
+/// The next incident number where the write lock serialises writers (SQLite).
+pub(super) const NEXT_NUMBER_UNDER_WRITE_LOCK: &str = "SELECT COALESCE(MAX(number), 0) + 1 FROM incidents";
+
+pub(super) const ENSURE_SERVICE: &str =
+    "INSERT INTO services (name, urgency, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+
+/// Refused (no row) when the key pair has an open alert already: the partial unique index decides.
+pub(super) const CLAIM_ALERT: &str = "INSERT INTO alerts (incident_number, integration_key, dedup_key, status, \
+     created_at) VALUES ($1, $2, $3, 'triggered', $4) ON CONFLICT DO NOTHING RETURNING id";
+
+pub(super) const INSERT_INCIDENT: &str = "INSERT INTO incidents (number, id, service, status, dedup_key, title, \
+     severity, urgency, source, component, grp, class, details, created_at, updated_at, origin, origin_source, \
+     external_id, external_url, description, labels, group_key) \
+     VALUES ($1, $2, $3, 'triggered', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19, \
+     $20)";
+
+pub(super) const HELD_ALERT: &str =
+    concat!("SELECT ", held_columns!(), " FROM held_alerts WHERE integration_key = $1 AND dedup_key = $2");
+
+pub(super) const INSERT_HELD: &str = "INSERT INTO held_alerts (integration_key, dedup_key, service, urgency, title, \
+     severity, source, component, grp, class, details, received_at, opens_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
+
+pub(super) const DELETE_HELD: &str = "DELETE FROM held_alerts WHERE id = $1";
+
+pub(super) const DUE_HELD: &str =
+    concat!("SELECT ", held_columns!(), " FROM held_alerts WHERE opens_at <= $1 ORDER BY id");
+
+pub(super) const ADOPT_HELD_EVENTS: &str =
+    "UPDATE events SET incident_number = $1, alert_id = $2, held_alert_id = NULL WHERE held_alert_id = $3";
+
+/// The incident head columns (`number, id, service, status`) are what every `*_INCIDENT` lookup returns.
+pub(super) const GROUP_INCIDENT: &str = "SELECT number, id, service, status FROM incidents WHERE service = $1 \
+     AND group_key = $2 AND status <> 'resolved' AND created_at >= $3 ORDER BY number DESC LIMIT 1";
+
+pub(super) const FLAPPING_INCIDENT: &str = "SELECT i.number, i.id, i.service, i.status FROM incidents i \
+     JOIN alerts a ON a.incident_number = i.number \
+     WHERE a.integration_key = $1 AND a.dedup_key = $2 AND i.flapping = 1 AND i.status <> 'resolved' \
+     ORDER BY i.number DESC LIMIT 1";
+
+pub(super) const RESOLVED_SINCE: &str =
+    "SELECT COUNT(*) FROM alerts WHERE integration_key = $1 AND dedup_key = $2 AND resolved_at >= $3";
+
+pub(super) const SET_FLAPPING: &str = "UPDATE incidents SET flapping = 1, updated_at = $1 WHERE number = $2";
+
+pub(super) const QUIET_FLAPPING: &str = "SELECT i.number FROM incidents i WHERE i.service = $1 AND i.flapping = 1 \
+     AND i.status <> 'resolved' \
+     AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.incident_number = i.number \
+                     AND (a.status <> 'resolved' OR a.resolved_at >= $2))";
+
+pub(super) const SET_ALERT_STATUS: &str = "UPDATE alerts SET status = $1, resolved_at = $2 WHERE id = $3";
+
+pub(super) const OPEN_ALERT_COUNT: &str =
+    "SELECT COUNT(*) FROM alerts WHERE incident_number = $1 AND status <> 'resolved'";
+
+pub(super) const RECORD_DELIVERY: &str = "INSERT INTO webhook_deliveries (source, delivery_id, received_at) \
+     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+
+pub(super) const FIND_EXTERNAL: &str = "SELECT number, id, service, status FROM incidents \
+     WHERE origin = $1 AND origin_source = $2 AND external_id = $3";
+
+pub(super) const SET_LABELS: &str = "UPDATE incidents SET labels = $1 WHERE number = $2";
+
+pub(super) const SET_ALERTS_STATUS: &str =
+    "UPDATE alerts SET status = $1, resolved_at = $2 WHERE incident_number = $3 AND status <> 'resolved'";
+
+/// Guarded, so a late acknowledge can never reopen a resolved incident.
+pub(super) const ACKNOWLEDGE_INCIDENT: &str = "UPDATE incidents SET status = 'acknowledged', acknowledged_at = $1, \
+     updated_at = $1 WHERE number = $2 AND status = 'triggered'";
+
+pub(super) const RESOLVE_INCIDENT: &str = "UPDATE incidents SET status = 'resolved', resolved_at = $1, \
+     updated_at = $1 WHERE number = $2 AND status <> 'resolved'";
+
+pub(super) const RETRIGGER_INCIDENT: &str =
+    "UPDATE incidents SET status = 'triggered', updated_at = $1 WHERE number = $2";
+
+pub(super) const INCIDENT_BY_NUMBER: &str = "SELECT number, id, service, status FROM incidents WHERE number = $1";
+
+pub(super) const INCIDENT_BY_ID: &str = "SELECT number, id, service, status FROM incidents WHERE id = $1";
+
+pub(super) const INSERT_EVENT: &str = "INSERT INTO events (received_at, protocol, action, service, dedup_key, \
+     outcome, alert_id, incident_number, summary, severity, raw, held_alert_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
+
+/// Columns by position: `id, service, severity, urgency, title, source, component, grp, class, dedup_key, details,
+/// labels`.
+pub(super) const INCIDENT_FACTS: &str = "SELECT id, service, severity, urgency, title, source, component, grp, \
+     class, dedup_key, details, labels FROM incidents WHERE number = $1";
+
+/// One flow, one delivery: a dispatch whose key exists already is not written again.
+pub(super) const INSERT_DISPATCH: &str = "INSERT INTO dispatches (dispatch_key, incident_number, rule, action, \
+     transition, status, attempts, next_attempt_at, created_at, deadline, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $7, $6) ON CONFLICT (dispatch_key) DO NOTHING";
+
+pub(super) const INSERT_CHANGE: &str = "INSERT INTO change_events (service, received_at, occurred_at, summary, \
+     source, custom_details, links, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+
+pub(super) const INSERT_AGENT_SESSION: &str = "INSERT INTO agent_sessions (incident_number, dispatch_id, action, \
+     session_id, url, status, pull_requests, polls, next_poll_at, done, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, '[]', 0, $7, 0, $8, $8) ON CONFLICT (session_id) DO NOTHING";
+
+/// Applies only when nobody polled the session since this poll claimed it (`polls = $8`).
+pub(super) const UPDATE_POLLED_SESSION: &str = "UPDATE agent_sessions SET status = $1, pull_requests = $2, \
+     structured_output = $3, polls = polls + 1, next_poll_at = $4, done = $5, updated_at = COALESCE($6, updated_at) \
+     WHERE session_id = $7 AND polls = $8 AND done = 0 RETURNING incident_number, url";
+
+/// A poll that reached nothing only moves the next poll.
+pub(super) const UPDATE_UNPOLLED_SESSION: &str = "UPDATE agent_sessions SET next_poll_at = $1, done = $2, \
+     updated_at = COALESCE($3, updated_at) \
+     WHERE session_id = $4 AND polls = $5 AND done = 0 RETURNING incident_number, url";
+
+pub(super) const UPSERT_POSTMORTEM: &str = "INSERT INTO incident_postmortems (incident_number, session_id, url, \
+     body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (incident_number) DO UPDATE SET \
+     session_id = excluded.session_id, url = excluded.url, body = excluded.body, updated_at = excluded.updated_at";
+
+/// Labels as stored (a JSON array, or NULL for none).
+pub(super) fn labels_from(stored: Option<String>) -> Vec<String> {
+    stored.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
+}
+
+/// Labels to store: NULL for none.
+pub(super) fn labels_to(labels: &[String]) -> Option<String> {
+    (!labels.is_empty()).then(|| serde_json::to_string(labels).expect("labels serialize"))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Drivers that bind by position rely on `$1, $2, …` first appearing in that order.
+    #[test]
+    fn placeholders_first_appear_in_order() {
+        use super::*;
+        for sql in [
+            ACTIVE_SILENCES,
+            OPEN_ALERT,
+            ENSURE_SERVICE,
+            CLAIM_ALERT,
+            INSERT_INCIDENT,
+            HELD_ALERT,
+            INSERT_HELD,
+            DELETE_HELD,
+            DUE_HELD,
+            ADOPT_HELD_EVENTS,
+            GROUP_INCIDENT,
+            FLAPPING_INCIDENT,
+            RESOLVED_SINCE,
+            SET_FLAPPING,
+            QUIET_FLAPPING,
+            SET_ALERT_STATUS,
+            OPEN_ALERT_COUNT,
+            RECORD_DELIVERY,
+            FIND_EXTERNAL,
+            SET_LABELS,
+            SET_ALERTS_STATUS,
+            ACKNOWLEDGE_INCIDENT,
+            RESOLVE_INCIDENT,
+            RETRIGGER_INCIDENT,
+            INCIDENT_BY_NUMBER,
+            INCIDENT_BY_ID,
+            INSERT_EVENT,
+            INCIDENT_FACTS,
+            INSERT_DISPATCH,
+            INSERT_CHANGE,
+            INSERT_AGENT_SESSION,
+            UPDATE_POLLED_SESSION,
+            UPDATE_UNPOLLED_SESSION,
+            UPSERT_POSTMORTEM,
+        ] {
+            let mut highest = 0;
+            for (i, _) in sql.match_indices('$') {
+                let n: u32 = sql[i + 1..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap();
+                assert!(n <= highest + 1, "${n} appears before ${} in {sql}", highest + 1);
+                highest = highest.max(n);
+            }
+        }
+    }
+}
