@@ -363,17 +363,6 @@ macro_rules! sql_backend {
                 self.change_one(sqlx::query(sql).bind(now.0).bind(id)).await
             }
 
-            async fn track_session(
-                &self,
-                session: &$crate::store::NewAgentSession,
-                note: &$crate::store::SessionNote,
-            ) -> Result<bool, StoreError> {
-                let mut tx = self.writer.begin_with($begin).await?;
-                let new = $crate::store::apply::sessions::track(&mut Tx(&mut tx), session, note).await?;
-                tx.commit().await?;
-                Ok(new)
-            }
-
             async fn next_session_poll(&self) -> Result<Option<Millis>, StoreError> {
                 let row = sqlx::query("SELECT MIN(next_poll_at) FROM agent_sessions WHERE done = 0")
                     .fetch_one(&self.readers)
