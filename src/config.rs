@@ -3,7 +3,8 @@
 use crate::domain::noise::{Flapping, Grouping, NoisePolicy};
 use crate::domain::rules::{self, Rule, RuleSet};
 use crate::domain::Millis;
-use crate::domain::{IncidentStatus, ServiceDirectory, ServiceRef, Severity, Urgency, UrgencyRule};
+use crate::domain::{ServiceDirectory, ServiceRef, Severity, Trigger, Urgency, UrgencyRule};
+use crate::responders::ActionConfig;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ pub struct Config {
     /// `[dispatch]`: the outbox worker.
     #[serde(default)]
     pub dispatch: DispatchConfig,
-    /// `[[rules]]`: which actions run on which incident transitions.
+    /// `[[rules]]`: which actions run on which incident transitions and agent session events.
     #[serde(default)]
     pub rules: Vec<Spanned<RuleConfig>>,
     /// `[webhooks]`: PagerDuty v3 subscriptions and ticket trackers sending to Firehouse.
@@ -34,7 +35,7 @@ pub struct Config {
     pub mcp: crate::mcp::McpConfig,
     /// `[actions.<name>]`: what each action does.
     #[serde(default)]
-    pub actions: std::collections::BTreeMap<String, Spanned<crate::responders::ActionConfig>>,
+    pub actions: std::collections::BTreeMap<String, Spanned<ActionConfig>>,
 }
 
 /// One `[[rules]]` entry.
@@ -43,8 +44,9 @@ pub struct Config {
 pub struct RuleConfig {
     /// Unique name.
     pub name: String,
-    /// Transitions: `triggered`, `acknowledged`, `resolved`.
-    pub on: Vec<IncidentStatus>,
+    /// Transitions (`triggered`, `acknowledged`, `resolved`) and session events (`session_started`,
+    /// `pull_request_opened`, `postmortem_ready`).
+    pub on: Vec<Trigger>,
     /// Only these services.
     #[serde(default)]
     pub services: Vec<String>,
@@ -386,7 +388,7 @@ fn without_values(message: &str) -> String {
 
 fn compile_rule(
     r: &RuleConfig,
-    actions: &std::collections::BTreeMap<String, Spanned<crate::responders::ActionConfig>>,
+    actions: &std::collections::BTreeMap<String, Spanned<ActionConfig>>,
 ) -> Result<Rule, Vec<String>> {
     let mut problems = Vec::new();
     let name = &r.name;
@@ -394,14 +396,25 @@ fn compile_rule(
         problems.push("rule name must not be empty".to_owned());
     }
     if r.on.is_empty() {
-        problems.push(format!("rule {name:?}: `on` names no transition"));
+        problems.push(format!("rule {name:?}: `on` names no transition or session event"));
     }
     if r.actions.is_empty() {
         problems.push(format!("rule {name:?}: `actions` is empty"));
     }
+    let session_events: Vec<&str> = r.on.iter().filter(|t| t.is_session_event()).map(|t| t.as_str()).collect();
     for a in &r.actions {
-        if !actions.contains_key(a) {
-            problems.push(format!("rule {name:?}: unknown action {a:?} (define it under [actions.{a}])"));
+        match actions.get(a).map(|action| action.get_ref()) {
+            None => problems.push(format!("rule {name:?}: unknown action {a:?} (define it under [actions.{a}])")),
+            // Forwarding mirrors an incident's lifecycle, which a session event is not part of; a Devin action would
+            // start sessions from a session's own events.
+            Some(kind @ (ActionConfig::Forward(_) | ActionConfig::Devin(_))) if !session_events.is_empty() => problems
+                .push(format!(
+                    "rule {name:?}: action {a:?} is a {} action, which cannot run on session events ({}); \
+                     only webhook and slack actions can (move them to a rule of their own)",
+                    kind.kind(),
+                    session_events.join(", ")
+                )),
+            Some(_) => {}
         }
     }
     let mut matchers = Vec::new();
@@ -488,5 +501,84 @@ urgency = "severity"
     fn keys_never_appear_in_errors() {
         let errs = parse("[[services]]\nname = \"a\"\nintegration_keys = [\"sekrit\"]\n[[services]]\nname = \"b\"\nintegration_keys = [\"sekrit\"]\n").unwrap_err();
         assert!(!errs[0].to_string().contains("sekrit"));
+    }
+
+    const ACTIONS: &str = r#"
+[actions.hook]
+type = "webhook"
+url = "https://bridge.example.com/hook"
+
+[actions.chat]
+type = "slack"
+webhook_url_env = "SLACK_WEBHOOK_URL"
+
+[actions.pd]
+type = "forward"
+url = "https://events.pagerduty.com/v2/enqueue"
+routing_key_env = "PD_ROUTING_KEY"
+
+[actions.devin]
+type = "devin"
+org_id = "org-1"
+token_env = "DEVIN_API_KEY"
+flow = "triage"
+"#;
+
+    #[test]
+    fn rules_fire_on_transitions_and_session_events() {
+        let c = parse(&format!(
+            r#"
+[[rules]]
+name = "page"
+on = ["triggered", "resolved"]
+actions = ["pd", "devin", "hook"]
+
+[[rules]]
+name = "agent-news"
+on = ["session_started", "pull_request_opened", "postmortem_ready"]
+severities = ["critical"]
+actions = ["hook", "chat"]
+{ACTIONS}"#
+        ))
+        .unwrap();
+        let rules = c.rules();
+        assert_eq!(rules.rules[0].on, [Trigger::Triggered, Trigger::Resolved], "existing rules read as before");
+        assert_eq!(rules.rules[1].on, [Trigger::SessionStarted, Trigger::PullRequestOpened, Trigger::PostmortemReady]);
+        assert!(rules.watches(Trigger::PullRequestOpened) && !rules.watches(Trigger::Acknowledged));
+    }
+
+    #[test]
+    fn unknown_triggers_are_refused_with_their_line() {
+        let errs = parse(&format!(
+            "[[rules]]\nname = \"r\"\non = [\n  \"triggered\",\n  \"pr_merged\",\n]\nactions = [\"hook\"]\n{ACTIONS}"
+        ))
+        .unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].line, Some(5), "{}", errs[0]);
+        let text = errs[0].to_string();
+        assert!(text.contains("unknown variant `pr_merged`") && text.contains("pull_request_opened"), "{text}");
+    }
+
+    #[test]
+    fn forward_and_devin_actions_are_refused_on_session_events() {
+        let errs = parse(&format!(
+            "[[rules]]\nname = \"ok\"\non = [\"postmortem_ready\"]\nactions = [\"chat\"]\n\n\
+             [[rules]]\nname = \"loop\"\non = [\"resolved\", \"session_started\", \"pull_request_opened\"]\n\
+             actions = [\"hook\", \"devin\", \"pd\"]\n{ACTIONS}"
+        ))
+        .unwrap_err();
+        let texts: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(texts.len(), 2, "{texts:#?}");
+        assert!(errs.iter().all(|e| e.line == Some(6)), "at the rule: {texts:#?}");
+        assert!(
+            texts[0].ends_with(
+                "rule \"loop\": action \"devin\" is a devin action, which cannot run on session events \
+                 (session_started, pull_request_opened); only webhook and slack actions can (move them to a rule of \
+                 their own)"
+            ),
+            "{}",
+            texts[0]
+        );
+        assert!(texts[1].contains("action \"pd\" is a forward action"), "{}", texts[1]);
     }
 }

@@ -105,12 +105,13 @@ impl Ready {
             lease,
             ..TrackerSettings::default()
         };
-        let worker = dispatch.worker.then(|| Worker::new(store.clone(), responders.clone(), worker_settings));
         let sources = Arc::new(crate::sources::Sources::build(&settings.config.webhooks)?);
         let metrics = Arc::new(Metrics::new());
         let rules = Arc::new(settings.config.rules());
         let dispatched = Arc::new(tokio::sync::Notify::new());
         let (ingestor, writer) = Ingestor::start(store.clone(), rules.clone(), dispatched.clone(), metrics.clone());
+        let worker =
+            dispatch.worker.then(|| Worker::new(store.clone(), ingestor.clone(), responders.clone(), worker_settings));
         // Sessions are followed wherever dispatches are delivered.
         let tracker = dispatch
             .worker
@@ -176,11 +177,12 @@ impl Ready {
         if let Some(t) = tracker {
             let _ = t.await;
         }
-        // Every handle to the writer is gone now (router, releaser and tracker): the writer drains and ends.
-        let _ = self.writer.await;
+        // Deliveries in flight record the sessions they started before the worker ends.
         if let Some(w) = worker {
             let _ = w.await;
         }
+        // Every handle to the writer is gone now (router, releaser, tracker and worker): the writer drains and ends.
+        let _ = self.writer.await;
         Ok(())
     }
 }

@@ -80,6 +80,7 @@ fn dispatch(incident: Incident, transition: &str, attempt: u32) -> DispatchConte
         rule: "page".into(),
         action: "devin".into(),
         transition: transition.into(),
+        session_event: None,
         incident,
         timeline,
         changes: Vec::new(),

@@ -7,7 +7,7 @@ mod databases;
 use databases::{Backend, TestDb};
 use firehouse::domain::noise::{Flapping, Grouping, NoisePolicy};
 use firehouse::domain::rules::{MatcherSpec, Rule, RuleSet};
-use firehouse::domain::{IncidentStatus, Millis, Protocol, ServiceRef, Transition, UrgencyRule};
+use firehouse::domain::{IncidentStatus, Millis, Protocol, ServiceRef, Transition, Trigger, UrgencyRule};
 use firehouse::store::{self, Command, DispatchQuery, IncidentQuery, SilenceRecord, Store};
 use firehouse::wire::{events_v2, fields};
 use serde_json::json;
@@ -44,7 +44,7 @@ fn triage_rules() -> RuleSet {
     RuleSet {
         rules: vec![Rule {
             name: "triage".into(),
-            on: vec![IncidentStatus::Triggered],
+            on: vec![Trigger::Triggered],
             services: vec![],
             severities: vec![],
             urgencies: vec![],

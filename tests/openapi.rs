@@ -499,13 +499,16 @@ timeout_seconds = 2
         at: firehouse::domain::Millis::now(),
     };
     let note = firehouse::store::SessionNote { author: "firehouse".into(), text: "started".into(), details: json!({}) };
-    assert!(store.track_session(&session, &note).await.unwrap());
+    let tracked = firehouse::store::Command::TrackSession { session, note };
+    let tracked = store.apply(&[tracked], &Default::default()).await.unwrap().remove(0).unwrap();
+    assert_eq!(tracked.transition, firehouse::domain::Transition::Appended);
     let report = firehouse::store::SessionReport {
         session_id: "devin-openapi".into(),
         polls: 0,
         polled: None,
         notes: Vec::new(),
         postmortem: Some(json!({"summary": "s", "timeline": [], "root_cause": "r", "action_items": ["a"]})),
+        events: Vec::new(),
         next_poll_at: never,
         done: true,
     };
@@ -513,6 +516,10 @@ timeout_seconds = 2
     store.apply(&[command], &Default::default()).await.unwrap();
     let md = api.get("/api/v1/incidents/1/postmortem.md", 200).await;
     assert!(md.as_str().unwrap().contains("## Root cause"), "{md}");
+    // The incident's detail lists the session it follows, as the document says.
+    let detail = api.get("/api/v1/incidents/1", 200).await;
+    let sessions = detail["agent_sessions"].as_array().unwrap();
+    assert_eq!((sessions.len(), sessions[0]["session_id"].as_str()), (1, Some("devin-openapi")), "{detail}");
 
     // Tokens: a wrong one is refused (401) on any API route; once a token exists, a request without one
     // is refused too, while the document and /healthz stay open.
@@ -559,7 +566,7 @@ fn the_checks_refuse_what_the_document_does_not_say() {
         "component": null, "group": null, "class": null, "created_at": "2026-03-14T08:42:58.315Z",
         "acknowledged_at": null, "resolved_at": null, "updated_at": "2026-03-14T08:42:58.315Z", "event_count": 1,
         "last_event_at": "2026-03-14T08:42:58.315Z", "origin": "events", "external_id": null, "external_url": null,
-        "description": null, "labels": [], "timeline": [], "dispatches": []
+        "description": null, "labels": [], "timeline": [], "dispatches": [], "agent_sessions": []
     });
     validate(&doc, &schema, &good, "a good incident");
     let bad = |edit: &dyn Fn(&mut Map<String, Value>)| {

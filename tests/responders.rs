@@ -182,6 +182,7 @@ fn ctx(transition: &str, attempt: u32) -> DispatchContext {
         rule: "page-sre".into(),
         action: "bridge".into(),
         transition: transition.into(),
+        session_event: None,
         incident: incident(status),
         timeline: vec![trigger_entry()],
         changes: vec![],

@@ -322,6 +322,7 @@ fn session_report(polls: i64, status: &str, notes: &[&str], next: i64, done: boo
             }),
             notes: notes.iter().map(|t| session_note(t)).collect(),
             postmortem: done.then(|| json!({"summary": "s"})),
+            events: Vec::new(),
             next_poll_at: Millis(next),
             done,
         },
@@ -345,8 +346,10 @@ async fn agent_sessions_are_followed_until_done(backend: Backend) {
         next_poll_at: Millis(20_000),
         at: Millis(5_000),
     };
-    assert!(s.track_session(&new, &session_note("started")).await.unwrap());
-    assert!(!s.track_session(&new, &session_note("started again")).await.unwrap(), "followed once");
+    let track = |note: &str| Command::TrackSession { session: new.clone(), note: session_note(note) };
+    assert_eq!(apply_one(&*s, track("started")).await.unwrap().transition, Transition::Appended);
+    let again = apply_one(&*s, track("started again")).await.unwrap();
+    assert_eq!((again.transition, again.incident), (Transition::Unchanged, None), "followed once");
     assert_eq!(s.next_session_poll().await.unwrap(), Some(Millis(20_000)));
     assert!(s.claim_sessions(Millis(19_999), Millis(60_000), 10).await.unwrap().is_empty(), "not due yet");
 
@@ -396,6 +399,107 @@ async fn agent_sessions_are_followed_until_done(backend: Backend) {
     assert_eq!(notes, ["devin: started", "devin: running", "devin: finished"]);
 }
 
+/// Session events write their dispatches with the session's changes, once each: a session followed twice, a stale
+/// report, a pull request reported again and a revised postmortem dispatch nothing more.
+async fn session_events_dispatch_once(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let s = open(&db).await;
+    let rules = firehouse::config::Config::parse(
+        r#"
+[[rules]]
+name = "agent-news"
+on = ["session_started", "pull_request_opened", "postmortem_ready"]
+severities = ["critical"]
+actions = ["hook", "chat"]
+
+[[rules]]
+name = "other-service"
+on = ["pull_request_opened"]
+services = ["checkout"]
+actions = ["hook"]
+
+[[rules]]
+name = "ack"
+on = ["acknowledged"]
+actions = ["chat"]
+
+[actions.hook]
+type = "webhook"
+url = "https://bridge.example.com/hook"
+
+[actions.chat]
+type = "slack"
+webhook_url_env = "X"
+"#,
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap()
+    .rules();
+    let (id, number) =
+        s.apply(&[trigger("k", "agent", "critical")], &rules).await.unwrap()[0].clone().unwrap().incident.unwrap();
+    s.apply(&[manual(number, ManualAction::Acknowledge)], &rules).await.unwrap();
+    let listed = |s: Arc<dyn Store>| async move {
+        let q = store::DispatchQuery { incident_number: Some(number), limit: 100, ..Default::default() };
+        let mut keys: Vec<(String, String)> =
+            s.list_dispatches(&q).await.unwrap().into_iter().map(|d| (d.transition, d.dispatch_key)).collect();
+        keys.sort();
+        keys
+    };
+    let q = store::DispatchQuery { incident_number: Some(number), limit: 10, ..Default::default() };
+    let dispatch_id = s.list_dispatches(&q).await.unwrap()[0].id;
+    let new = store::NewAgentSession {
+        incident_number: number,
+        dispatch_id,
+        action: "devin".into(),
+        session_id: "devin-7".into(),
+        url: "https://app.devin.ai/sessions/7".into(),
+        status: "new".into(),
+        next_poll_at: Millis(20_000),
+        at: Millis(5_000),
+    };
+    let track = Command::TrackSession { session: new.clone(), note: session_note("started") };
+    s.apply(&[track.clone(), track], &rules).await.unwrap();
+
+    let pr = |n: u32| format!("https://github.com/o/r/pull/{n}");
+    let opened = |n: u32| firehouse::domain::SessionEvent::PullRequestOpened { pr_url: pr(n) };
+    let ready = firehouse::domain::SessionEvent::PostmortemReady { session_id: "devin-7".into() };
+    let report = |polls: i64, prs: &[u32], events: Vec<firehouse::domain::SessionEvent>| Command::AgentSession {
+        report: store::SessionReport {
+            session_id: "devin-7".into(),
+            polls,
+            polled: Some(store::PolledSession {
+                status: "running".into(),
+                pull_requests: prs.iter().map(|n| store::PullRequest { pr_url: pr(*n), pr_state: None }).collect(),
+                structured_output: None,
+            }),
+            notes: vec![session_note("changed")],
+            postmortem: events.contains(&ready).then(|| json!({"summary": "s"})),
+            events,
+            next_poll_at: Millis(30_000),
+            done: false,
+        },
+        received_at: Millis(25_000),
+    };
+    s.apply(&[report(0, &[1], vec![opened(1)])], &rules).await.unwrap();
+    let stale = apply_one(&*s, report(0, &[1, 2], vec![opened(2)])).await.unwrap();
+    assert_eq!(stale.transition, Transition::Unchanged);
+    s.apply(&[report(1, &[1, 3], vec![opened(1), opened(3), ready.clone()])], &rules).await.unwrap();
+    s.apply(&[report(2, &[1, 3], vec![ready.clone()])], &rules).await.unwrap();
+
+    let key = |action: &str, event: &str| format!("{id}:agent-news:{action}:{event}");
+    let mut want = vec![("acknowledged".to_owned(), format!("{id}:ack:chat:acknowledged"))];
+    for action in ["hook", "chat"] {
+        want.push(("session_started".into(), key(action, "session_started:devin-7")));
+        want.push(("pull_request_opened".into(), key(action, &format!("pull_request_opened:{}", pr(1)))));
+        want.push(("pull_request_opened".into(), key(action, &format!("pull_request_opened:{}", pr(3)))));
+        want.push(("postmortem_ready".into(), key(action, "postmortem_ready:devin-7")));
+    }
+    want.sort();
+    assert_eq!(listed(s.clone()).await, want);
+    let pm = s.postmortem(number).await.unwrap().unwrap();
+    assert_eq!(pm.session_id, "devin-7", "the postmortem was stored with its event");
+}
+
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -419,4 +523,5 @@ on_every_backend!(
     reopening_the_store_keeps_everything,
     concurrent_writers_open_one_incident_per_key,
     agent_sessions_are_followed_until_done,
+    session_events_dispatch_once,
 );

@@ -1,7 +1,7 @@
-//! Dispatch: delivering the actions that rules attached to incident transitions.
+//! Dispatch: delivering the actions that rules attached to incident transitions and agent session events.
 //!
-//! Dispatches are written to the outbox in the same transaction as the incident change that caused
-//! them; the [`worker`] claims due ones with a lease, hands each to its [`Responder`], and records
+//! Dispatches are written to the outbox in the same transaction as the incident change (or the session change) that
+//! caused them; the [`worker`] claims due ones with a lease, hands each to its [`Responder`], and records
 //! the attempt. Responders only say how one delivery went; retries, backoff and dead letters are
 //! the worker's.
 //!
@@ -12,8 +12,8 @@ pub mod backoff;
 pub mod sessions;
 pub mod worker;
 
-use crate::domain::Incident;
-use crate::store::{PullRequest, StoredChange, TimelineEntry};
+use crate::domain::{Incident, Millis, SessionEvent};
+use crate::store::{AgentSessionRecord, PullRequest, StoredChange, TimelineEntry};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,8 +24,8 @@ use std::time::Duration;
 pub struct DispatchContext {
     /// The dispatch's id.
     pub dispatch_id: i64,
-    /// Stable across retries and restarts: `<incident id>:<rule>:<action>:<transition>`.
-    /// Responders use it for idempotency (e.g. a Devin session tag, an `X-Webhook-Id`).
+    /// Stable across retries and restarts: `<incident id>:<rule>:<action>:<transition>` (and `:<subject>` for a
+    /// session event). Responders use it for idempotency (e.g. a Devin session tag, an `X-Webhook-Id`).
     pub dispatch_key: String,
     /// Which attempt this is (1 for the first).
     pub attempt: u32,
@@ -33,8 +33,11 @@ pub struct DispatchContext {
     pub rule: String,
     /// The action's name in the configuration.
     pub action: String,
-    /// `triggered`, `acknowledged` or `resolved`.
+    /// What caused it: `triggered`, `acknowledged`, `resolved`, or a session event (`session_started`,
+    /// `pull_request_opened`, `postmortem_ready`).
     pub transition: String,
+    /// For a session event: what the session did, and the session.
+    pub session_event: Option<SessionEventContext>,
     /// The incident, as it is now.
     pub incident: Incident,
     /// Its events, oldest first.
@@ -43,6 +46,30 @@ pub struct DispatchContext {
     pub changes: Vec<StoredChange>,
     /// Link to the incident in Firehouse, when `server.public_url` is configured.
     pub incident_url: Option<String>,
+}
+
+/// What a dispatch caused by a session event is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionEventContext {
+    /// The event (its session id or pull request URL).
+    pub event: SessionEvent,
+    /// The session, as last polled: the one with the event's session id, or the one that opened its pull request
+    /// (`None` when no followed session matches any longer).
+    pub session: Option<AgentSessionRecord>,
+    /// When the event was recorded (the dispatch's creation: the same on every retry).
+    pub occurred_at: Millis,
+    /// The incident's postmortem as Markdown, for `postmortem_ready`: under `server.public_url` when it is set,
+    /// else the API path (`/api/v1/incidents/{id}/postmortem.md`).
+    pub postmortem_url: Option<String>,
+}
+
+impl SessionEventContext {
+    /// The pull request of a `pull_request_opened` event, with its state as last polled when known.
+    pub fn pull_request(&self) -> Option<PullRequest> {
+        let SessionEvent::PullRequestOpened { pr_url } = &self.event else { return None };
+        let polled = self.session.as_ref().and_then(|s| s.pull_requests.iter().find(|p| &p.pr_url == pr_url));
+        Some(polled.cloned().unwrap_or_else(|| PullRequest { pr_url: pr_url.clone(), pr_state: None }))
+    }
 }
 
 /// How one delivery attempt went.

@@ -5,16 +5,16 @@
 //! claims due sessions under a lease (their next poll moves past it), asks the action's responder for the session's
 //! state ([`Responder::session`](super::Responder::session)), and submits what changed as one
 //! [`Command::AgentSession`] through the group-commit writer: the session's new state, a note per change (status,
-//! each new pull request or new pull request state, structured output), the postmortem it delivered, and its next
-//! poll. A report applies only if nobody recorded one for the session since it was claimed, so several instances
-//! never note a change twice.
+//! each new pull request or new pull request state, structured output), the postmortem it delivered, the events rules
+//! may fire on (each new pull request, the postmortem), and its next poll. A report applies only if nobody recorded
+//! one for the session since it was claimed, so several instances never note a change (or dispatch an event) twice.
 //!
 //! Polls back off while nothing changes: the wait is the time since the last change, between `first_poll` and
 //! `max_interval` (15 s, 30 s, 1 min, … 10 min). A session is no longer followed once it ends (`exit`, `error`) or
 //! after `max_age` (7 days).
 
 use super::{Responders, SessionState};
-use crate::domain::Millis;
+use crate::domain::{Millis, SessionEvent};
 use crate::ingest::Ingestor;
 use crate::store::{AgentSessionRecord, Command, PolledSession, SessionNote, SessionReport, Store, StoreError};
 use serde_json::json;
@@ -168,13 +168,21 @@ impl SessionTracker {
 pub fn report(record: &AgentSessionRecord, polled: Polled, now: Millis, settings: &TrackerSettings) -> SessionReport {
     let mut notes = Vec::new();
     let mut postmortem = None;
+    let mut events = Vec::new();
     let mut done = false;
     let mut state = None;
     match polled {
         Polled::State(s) => {
             notes = changes(record, &s);
+            for pr in &s.pull_requests {
+                let event = SessionEvent::PullRequestOpened { pr_url: pr.pr_url.clone() };
+                if !record.pull_requests.iter().any(|p| p.pr_url == pr.pr_url) && !events.contains(&event) {
+                    events.push(event);
+                }
+            }
             if s.postmortem && s.structured_output.is_some() && s.structured_output != record.structured_output {
                 postmortem = s.structured_output.clone();
+                events.push(SessionEvent::PostmortemReady { session_id: record.session_id.clone() });
             }
             done = ENDED.contains(&s.status.as_str());
             state = Some(PolledSession {
@@ -208,6 +216,7 @@ pub fn report(record: &AgentSessionRecord, polled: Polled, now: Millis, settings
         polled: state,
         notes,
         postmortem,
+        events,
         next_poll_at: Millis(now.0 + wait.as_millis() as i64),
         done,
     }
@@ -389,6 +398,50 @@ mod tests {
         assert_eq!(r.postmortem, Some(json!({"summary": "pool exhausted"})));
         assert_eq!(r.notes[2].details["postmortem"], "/api/v1/incidents/7/postmortem.md");
         assert_eq!(r.polled.unwrap().status, "exit");
+    }
+
+    #[test]
+    fn new_pull_requests_and_the_postmortem_are_events_once() {
+        let pr = |n: u32, state: &str| PullRequest {
+            pr_url: format!("https://github.com/o/r/pull/{n}"),
+            pr_state: Some(state.into()),
+        };
+        let opened = |n: u32| SessionEvent::PullRequestOpened { pr_url: format!("https://github.com/o/r/pull/{n}") };
+        let mut s = state("running");
+        s.pull_requests = vec![pr(1, "open"), pr(1, "open"), pr(2, "open")];
+        s.structured_output = Some(json!({"summary": "draft"}));
+        let r = report(&record("running"), Polled::State(s.clone()), Millis(20_000), &settings());
+        assert_eq!(
+            r.events,
+            [opened(1), opened(2), SessionEvent::PostmortemReady { session_id: "devin-1".into() }],
+            "one event per new URL, the postmortem after the pull requests"
+        );
+
+        // The next poll sees the same pull requests (one now merged) and the same output: no event.
+        let mut seen = record("running");
+        seen.pull_requests = vec![pr(1, "open"), pr(2, "open")];
+        seen.structured_output = s.structured_output.clone();
+        let mut again = s.clone();
+        again.pull_requests = vec![pr(1, "merged"), pr(2, "open")];
+        let r = report(&seen, Polled::State(again.clone()), Millis(40_000), &settings());
+        assert!(r.events.is_empty(), "{:?}", r.events);
+        assert_eq!(texts(&r), ["Pull request https://github.com/o/r/pull/1 is now merged (was open)"]);
+
+        // A third pull request is one event; a revised postmortem is stored and announced (its key makes the
+        // announcement once per session).
+        again.pull_requests.push(pr(3, "open"));
+        again.structured_output = Some(json!({"summary": "final"}));
+        let r = report(&seen, Polled::State(again), Millis(60_000), &settings());
+        assert_eq!(r.events, [opened(3), SessionEvent::PostmortemReady { session_id: "devin-1".into() }]);
+        assert_eq!(r.postmortem, Some(json!({"summary": "final"})));
+
+        // Output that is no postmortem, and failed polls, are no events.
+        let mut triage = state("running");
+        triage.postmortem = false;
+        triage.structured_output = Some(json!({"findings": "x"}));
+        assert!(report(&record("running"), Polled::State(triage), Millis(20_000), &settings()).events.is_empty());
+        let failed = report(&record("running"), Polled::Failed("HTTP 502".into()), Millis(20_000), &settings());
+        assert!(failed.events.is_empty());
     }
 
     #[test]

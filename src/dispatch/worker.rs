@@ -5,11 +5,12 @@
 //! the repeat harmless (Devin sessions are looked up by their dispatch tag before being created).
 
 use super::backoff;
-use super::{Delivery, DispatchContext, Responders};
-use crate::domain::Millis;
+use super::{Delivery, DispatchContext, Responders, SessionEventContext};
+use crate::domain::{Incident, Millis, SessionEvent, Transition, Trigger};
+use crate::ingest::Ingestor;
 use crate::store::{
-    ChangeQuery, DispatchRecord, DispatchStatus, DispatchUpdate, IncidentRef, NewAgentSession, SessionNote, Store,
-    StoreError,
+    ChangeQuery, Command, DispatchRecord, DispatchStatus, DispatchUpdate, IncidentRef, NewAgentSession, SessionNote,
+    Store, StoreError,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,8 @@ impl Default for WorkerSettings {
 #[derive(Clone)]
 pub struct Worker {
     store: Arc<dyn Store>,
+    /// Records the sessions deliveries start (with the dispatches of rules on `session_started`).
+    ingestor: Ingestor,
     responders: Arc<Responders>,
     settings: WorkerSettings,
     /// This worker's lease identity (unique per process).
@@ -57,9 +60,15 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// A worker over `store` delivering with `responders`.
-    pub fn new(store: Arc<dyn Store>, responders: Arc<Responders>, settings: WorkerSettings) -> Self {
-        Worker { store, responders, settings, owner: format!("worker-{}", uuid::Uuid::new_v4().simple()) }
+    /// A worker over `store` delivering with `responders`, recording the agent sessions deliveries start through
+    /// `ingestor`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        ingestor: Ingestor,
+        responders: Arc<Responders>,
+        settings: WorkerSettings,
+    ) -> Self {
+        Worker { store, ingestor, responders, settings, owner: format!("worker-{}", uuid::Uuid::new_v4().simple()) }
     }
 
     /// Runs until `stop` turns true: woken by `wake` (new dispatches) or every `poll`.
@@ -107,7 +116,7 @@ impl Worker {
 
     async fn deliver(&self, d: DispatchRecord) {
         let outcome = match self.context(&d).await {
-            Ok(Some(ctx)) => match self.responders.get(&d.action) {
+            Ok(Ok(ctx)) => match self.responders.get(&d.action) {
                 Some(responder) => {
                     // Never outlive the lease: past it another worker may take the dispatch.
                     let budget = self.settings.lease.mul_f64(0.8);
@@ -118,7 +127,7 @@ impl Worker {
                 }
                 None => Delivery::Fail { error: format!("action {:?} is no longer configured", d.action) },
             },
-            Ok(None) => Delivery::Fail { error: "the incident no longer exists".into() },
+            Ok(Err(error)) => Delivery::Fail { error },
             Err(e) => Delivery::Retry { error: format!("could not load the incident: {e}"), after: None },
         };
         let outcome = self.track_session(&d, outcome).await;
@@ -139,8 +148,9 @@ impl Worker {
         }
     }
 
-    /// Starts following the agent session a delivery reports (its result has a `session_id` and a `url`). When that
-    /// cannot be recorded the delivery is retried: its next attempt finds the session (by its dispatch tag) again.
+    /// Starts following the agent session a delivery reports (its result has a `session_id` and a `url`), through the
+    /// writer, so the rules on `session_started` dispatch in the same transaction. When that cannot be recorded the
+    /// delivery is retried: its next attempt finds the session (by its dispatch tag) again.
     async fn track_session(&self, d: &DispatchRecord, outcome: Delivery) -> Delivery {
         let Delivery::Done { result: Some(result) } = &outcome else { return outcome };
         let now = Millis::now();
@@ -158,12 +168,18 @@ impl Worker {
                 "change": "started", "status": session.status,
             }),
         };
-        match self.store.track_session(&session, &note).await {
-            Ok(true) => {
-                tracing::info!(dispatch = d.id, session = %session.session_id, "following the agent session");
+        let session_id = session.session_id.clone();
+        match self.ingestor.submit(Command::TrackSession { session, note }).await {
+            Ok(Ok(tracked)) => {
+                if tracked.transition == Transition::Appended {
+                    tracing::info!(dispatch = d.id, session = %session_id, "following the agent session");
+                }
                 outcome
             }
-            Ok(false) => outcome,
+            Ok(Err(refused)) => {
+                tracing::warn!(dispatch = d.id, session = %session_id, reason = %refused, "the agent session is not followed");
+                outcome
+            }
             Err(e) => Delivery::Retry { error: format!("could not record the agent session: {e}"), after: None },
         }
     }
@@ -225,9 +241,17 @@ impl Worker {
         }
     }
 
-    async fn context(&self, d: &DispatchRecord) -> Result<Option<DispatchContext>, StoreError> {
+    /// What the responder gets, or why the dispatch cannot be delivered at all.
+    async fn context(&self, d: &DispatchRecord) -> Result<Result<DispatchContext, String>, StoreError> {
         let Some(incident) = self.store.get_incident(&IncidentRef::Number(d.incident_number)).await? else {
-            return Ok(None);
+            return Ok(Err("the incident no longer exists".into()));
+        };
+        let session_event = match d.transition.parse::<Trigger>() {
+            Ok(trigger) if trigger.is_session_event() => match self.session_event(d, &incident, trigger).await? {
+                Some(event) => Some(event),
+                None => return Ok(Err(format!("the dispatch key names no {trigger} event"))),
+            },
+            _ => None,
         };
         let timeline = self.store.timeline(incident.number).await?;
         let window = self.settings.change_window.as_millis() as i64;
@@ -240,23 +264,50 @@ impl Worker {
                 limit: 50,
             })
             .await?;
-        let incident_url = self
-            .settings
-            .public_url
-            .as_ref()
-            .map(|base| format!("{}/incidents/{}", base.trim_end_matches('/'), incident.id));
-        Ok(Some(DispatchContext {
+        let incident_url = self.public_link(&format!("/incidents/{}", incident.id));
+        Ok(Ok(DispatchContext {
             dispatch_id: d.id,
             dispatch_key: d.dispatch_key.clone(),
             attempt: d.attempts.max(1) as u32,
             rule: d.rule.clone(),
             action: d.action.clone(),
             transition: d.transition.clone(),
+            session_event,
             incident,
             timeline,
             changes,
             incident_url,
         }))
+    }
+
+    /// The session event a dispatch stands for (read back from its key), with the session it is about.
+    async fn session_event(
+        &self,
+        d: &DispatchRecord,
+        incident: &Incident,
+        trigger: Trigger,
+    ) -> Result<Option<SessionEventContext>, StoreError> {
+        let Some(event) = SessionEvent::from_dispatch_key(&d.dispatch_key, &incident.id, &d.rule, &d.action, trigger)
+        else {
+            return Ok(None);
+        };
+        let sessions = self.store.agent_sessions(incident.number).await?;
+        let session = sessions.into_iter().find(|s| match &event {
+            SessionEvent::Started { session_id } | SessionEvent::PostmortemReady { session_id } => {
+                &s.session_id == session_id
+            }
+            SessionEvent::PullRequestOpened { pr_url } => s.pull_requests.iter().any(|p| &p.pr_url == pr_url),
+        });
+        let postmortem_url = matches!(event, SessionEvent::PostmortemReady { .. }).then(|| {
+            let path = format!("/api/v1/incidents/{}/postmortem.md", incident.id);
+            self.public_link(&path).unwrap_or(path)
+        });
+        Ok(Some(SessionEventContext { event, session, occurred_at: d.created_at, postmortem_url }))
+    }
+
+    /// `path` under `server.public_url`, when it is set.
+    fn public_link(&self, path: &str) -> Option<String> {
+        self.settings.public_url.as_ref().map(|base| format!("{}{path}", base.trim_end_matches('/')))
     }
 }
 

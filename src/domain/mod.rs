@@ -13,6 +13,7 @@ pub mod rules;
 pub mod service;
 pub mod severity;
 pub mod time;
+pub mod trigger;
 
 pub use alert_event::{AlertDetails, AlertEvent, DedupKey, EventAction, Image, Link, Protocol};
 pub use change_event::ChangeEvent;
@@ -21,3 +22,4 @@ pub use lifecycle::{DropReason, ManualAction, Transition};
 pub use service::{IntegrationKey, ServiceDirectory, ServiceRef, UrgencyRule};
 pub use severity::{Severity, Urgency};
 pub use time::Millis;
+pub use trigger::{SessionEvent, Trigger};

@@ -107,12 +107,12 @@ impl Silence {
 mod tests {
     use super::*;
     use crate::domain::rules::Test;
-    use crate::domain::{IncidentStatus, Severity, Urgency};
+    use crate::domain::{Severity, Trigger, Urgency};
     use serde_json::json;
 
     fn facts<'a>(source: Option<&'a str>, component: Option<&'a str>, details: &'a serde_json::Value) -> Facts<'a> {
         Facts {
-            transition: IncidentStatus::Triggered,
+            trigger: Trigger::Triggered,
             service: "payments",
             severity: Severity::Error,
             urgency: Urgency::High,

@@ -1,11 +1,11 @@
-//! Rules: which actions run when an incident moves.
+//! Rules: which actions run when an incident moves, or when an agent session working on it does something.
 //!
-//! A rule matches on the transition, the service, severity and urgency, and any field of the alert
+//! A rule matches on the trigger (a transition or a session event, see [`Trigger`]), the service, severity and urgency, and any field of the alert
 //! (summary, source, component, group, class, dedup key, `custom_details.<path>`) with equality,
 //! set membership or a regex. Every matching rule fires in order unless one says `stop`, which
 //! makes "first match" and "all matches" both a rule away.
 
-use super::{IncidentStatus, Severity, Urgency};
+use super::{Severity, Trigger, Urgency};
 use serde_json::Value;
 
 /// How one field is tested.
@@ -84,8 +84,8 @@ pub struct Matcher {
 pub struct Rule {
     /// Unique name (part of every dispatch's identity).
     pub name: String,
-    /// Transitions it fires on.
-    pub on: Vec<IncidentStatus>,
+    /// Transitions and session events it fires on.
+    pub on: Vec<Trigger>,
     /// Only these services (empty: any).
     pub services: Vec<String>,
     /// Only these severities (empty: any).
@@ -103,8 +103,8 @@ pub struct Rule {
 /// What rules look at: the incident and the alert that opened it.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
-    /// The transition that just happened.
-    pub transition: IncidentStatus,
+    /// The transition or session event that just happened.
+    pub trigger: Trigger,
     /// The service.
     pub service: &'a str,
     /// Severity.
@@ -195,7 +195,7 @@ impl Matcher {
 impl Rule {
     /// Whether the rule applies to these facts.
     pub fn matches(&self, f: &Facts<'_>) -> bool {
-        self.on.contains(&f.transition)
+        self.on.contains(&f.trigger)
             && (self.services.is_empty() || self.services.iter().any(|s| s == f.service))
             && (self.severities.is_empty() || self.severities.contains(&f.severity))
             && (self.urgencies.is_empty() || self.urgencies.contains(&f.urgency))
@@ -222,9 +222,9 @@ impl Default for RuleSet {
 }
 
 impl RuleSet {
-    /// Whether any rule fires on this transition at all (lets callers skip gathering facts).
-    pub fn watches(&self, transition: IncidentStatus) -> bool {
-        self.rules.iter().any(|r| r.on.contains(&transition))
+    /// Whether any rule fires on this trigger at all (lets callers skip gathering facts).
+    pub fn watches(&self, trigger: Trigger) -> bool {
+        self.rules.iter().any(|r| r.on.contains(&trigger))
     }
 
     /// The (rule, action) pairs to dispatch, in order, without duplicates.
@@ -254,7 +254,7 @@ mod tests {
 
     fn facts<'a>(details: &'a Value) -> Facts<'a> {
         Facts {
-            transition: IncidentStatus::Triggered,
+            trigger: Trigger::Triggered,
             service: "payments",
             severity: Severity::Critical,
             urgency: Urgency::High,
@@ -272,7 +272,7 @@ mod tests {
     fn rule(name: &str, matchers: Vec<Matcher>) -> Rule {
         Rule {
             name: name.into(),
-            on: vec![IncidentStatus::Triggered],
+            on: vec![Trigger::Triggered],
             services: vec![],
             severities: vec![],
             urgencies: vec![],
@@ -305,7 +305,7 @@ mod tests {
         let f = facts(&d);
         let mut r = rule("r", vec![]);
         assert!(r.matches(&f));
-        r.on = vec![IncidentStatus::Resolved];
+        r.on = vec![Trigger::Resolved];
         assert!(!r.matches(&f));
         let mut r = rule("r", vec![]);
         r.services = vec!["checkout".into()];
@@ -329,7 +329,43 @@ mod tests {
         first.stop = true;
         let set = RuleSet { rules: vec![first, second], ..RuleSet::default() };
         assert_eq!(set.select(&f), vec![("first", "first-action")]);
-        assert!(set.watches(IncidentStatus::Triggered));
-        assert!(!set.watches(IncidentStatus::Resolved));
+        assert!(set.watches(Trigger::Triggered));
+        assert!(!set.watches(Trigger::Resolved));
+    }
+
+    #[test]
+    fn session_events_fire_only_the_rules_watching_them_with_the_same_matchers() {
+        let d = json!({"region": "eu"});
+        let labels = ["customer-facing".to_owned()];
+        let mut f = facts(&d);
+        f.labels = &labels;
+        let mut on_pr = rule("pr", vec![m("custom_details.region", Test::Equals("eu".into()))]);
+        on_pr.on = vec![Trigger::PullRequestOpened, Trigger::PostmortemReady];
+        on_pr.severities = vec![Severity::Critical];
+        let transitions = rule("page", vec![]);
+        let set = RuleSet { rules: vec![transitions, on_pr.clone()], ..RuleSet::default() };
+
+        f.trigger = Trigger::PullRequestOpened;
+        assert_eq!(set.select(&f), vec![("pr", "pr-action")], "a transition rule never fires on a session event");
+        f.trigger = Trigger::PostmortemReady;
+        assert_eq!(set.select(&f), vec![("pr", "pr-action")]);
+        f.trigger = Trigger::SessionStarted;
+        assert!(set.select(&f).is_empty(), "not watched");
+        f.trigger = Trigger::Triggered;
+        assert_eq!(set.select(&f), vec![("page", "page-action")], "a session-event rule never fires on a transition");
+
+        f.trigger = Trigger::PullRequestOpened;
+        let mut by_label = on_pr.clone();
+        by_label.matchers = vec![m("labels", Test::Equals("customer-facing".into()))];
+        assert!(by_label.matches(&f));
+        let mut other_service = on_pr.clone();
+        other_service.services = vec!["checkout".into()];
+        assert!(!other_service.matches(&f), "session events are matched against the incident's facts");
+        let mut warning_only = on_pr;
+        warning_only.severities = vec![Severity::Warning];
+        assert!(!warning_only.matches(&f));
+
+        assert!(set.watches(Trigger::PullRequestOpened) && set.watches(Trigger::PostmortemReady));
+        assert!(!set.watches(Trigger::SessionStarted));
     }
 }

@@ -4,8 +4,8 @@ use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::domain::{Incident, IncidentStatus, ManualAction, Millis};
 use crate::store::{
-    ChangeQuery, Command, DispatchQuery, DispatchRecord, IncidentPage, IncidentQuery, IncidentRef, StoredChange,
-    TimelineEntry,
+    AgentSessionRecord, ChangeQuery, Command, DispatchQuery, DispatchRecord, IncidentPage, IncidentQuery, IncidentRef,
+    StoredChange, TimelineEntry,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -90,6 +90,8 @@ pub struct IncidentDetail {
     pub timeline: Vec<TimelineEntry>,
     /// What Firehouse dispatched for it (with agent sessions), oldest first.
     pub dispatches: Vec<DispatchRecord>,
+    /// The agent sessions its dispatches started, as last polled (status, pull requests), oldest first.
+    pub agent_sessions: Vec<AgentSessionRecord>,
 }
 
 /// `GET /api/v1/incidents/{id}` (id or number).
@@ -99,7 +101,8 @@ pub struct IncidentDetail {
     operation_id = "get_incident",
     tag = "incidents",
     summary = "Get an incident",
-    description = "One incident, by id or number, with its timeline and its dispatches (agent sessions included).",
+    description = "One incident, by id or number, with its timeline, its dispatches, and the agent sessions they \
+                   started (status and pull requests as last polled).",
     params(IncidentId),
     responses(
         (status = 200, description = "The incident", body = IncidentDetail),
@@ -116,7 +119,8 @@ async fn detail(state: &AppState, r: &IncidentRef) -> Result<IncidentDetail, Api
     let query = DispatchQuery { incident_number: Some(incident.number), limit: 100, ..Default::default() };
     let mut dispatches = state.store.list_dispatches(&query).await?;
     dispatches.reverse();
-    Ok(IncidentDetail { incident, timeline, dispatches })
+    let agent_sessions = state.store.agent_sessions(incident.number).await?;
+    Ok(IncidentDetail { incident, timeline, dispatches, agent_sessions })
 }
 
 /// The incident of an `/api/v1/incidents/{id}/...` route.

@@ -508,7 +508,8 @@ impl FirehouseMcp {
         let total = timeline.len();
         timeline.drain(..total.saturating_sub(timeline_limit as usize));
         let dispatches = self.dispatches(incident.number).await?;
-        let mut value = serde_json::to_value(IncidentDetail { incident, timeline, dispatches })?;
+        let agent_sessions = self.state.store.agent_sessions(incident.number).await?;
+        let mut value = serde_json::to_value(IncidentDetail { incident, timeline, dispatches, agent_sessions })?;
         value["timeline_total"] = json!(total);
         Ok(value)
     }

@@ -23,6 +23,16 @@ pub enum ActionConfig {
 }
 
 impl ActionConfig {
+    /// The action's `type`, as written.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ActionConfig::Devin(_) => "devin",
+            ActionConfig::Webhook(_) => "webhook",
+            ActionConfig::Forward(_) => "forward",
+            ActionConfig::Slack(_) => "slack",
+        }
+    }
+
     /// Checks what can be checked without the environment (templates, values).
     pub fn check(&self, name: &str) -> Result<(), String> {
         match self {

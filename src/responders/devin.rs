@@ -753,6 +753,11 @@ impl DevinResponder {
     }
 
     async fn deliver_inner(&self, ctx: &DispatchContext, labels: &[String]) -> Delivery {
+        // Configuration refuses such rules; a dispatch written before the action changed type must still not start a
+        // session from a session's own event.
+        if ctx.session_event.is_some() {
+            return Delivery::Fail { error: format!("a devin action cannot run on {} events", ctx.transition) };
+        }
         if self.config.message_on_resolve && ctx.transition == "resolved" {
             match self.message_on_resolve(ctx).await {
                 Ok(Some(done)) => return done,

@@ -5,9 +5,14 @@
 //! Firehouse has no users, teams or escalation policies: `agent` and `priority` are `null`,
 //! `assignees` and `teams` are empty. What PagerDuty has no field for (severity and the PD-CEF
 //! fields of the first alert) is under `data.firehouse`.
+//!
+//! Agent session events have event types of their own, in PagerDuty's `incident.<sub-resource>.<verb>` style
+//! (`incident.agent_session.started`, `.pull_request_opened`, `.postmortem_ready`), and the same incident `data`
+//! plus `data.agent_session` (`id`, `html_url`, `status`, `action`), and `data.pull_request` (`html_url`, `state`)
+//! or `data.postmortem` (`html_url` of its Markdown) for the event they announce.
 
-use crate::dispatch::DispatchContext;
-use crate::domain::Millis;
+use crate::dispatch::{DispatchContext, SessionEventContext};
+use crate::domain::{Millis, SessionEvent};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -22,15 +27,25 @@ pub fn event_id(dispatch_key: &str) -> String {
     uuid::Builder::from_custom_bytes(bytes).into_uuid().hyphenated().to_string()
 }
 
-/// `incident.triggered`, `incident.acknowledged` or `incident.resolved`.
-pub fn event_type(transition: &str) -> String {
-    format!("incident.{transition}")
+/// `incident.triggered`, `incident.acknowledged` or `incident.resolved`; for a session event
+/// `incident.agent_session.started`, `incident.agent_session.pull_request_opened` or
+/// `incident.agent_session.postmortem_ready`.
+pub fn event_type(ctx: &DispatchContext) -> String {
+    match ctx.session_event.as_ref().map(|s| &s.event) {
+        Some(SessionEvent::Started { .. }) => "incident.agent_session.started".to_owned(),
+        Some(SessionEvent::PullRequestOpened { .. }) => "incident.agent_session.pull_request_opened".to_owned(),
+        Some(SessionEvent::PostmortemReady { .. }) => "incident.agent_session.postmortem_ready".to_owned(),
+        None => format!("incident.{}", ctx.transition),
+    }
 }
 
 /// When the transition happened: the incident's `created_at`, `acknowledged_at` or
-/// `resolved_at` (its `updated_at` when that is unknown). Taken from the incident, not the clock,
-/// so a retry sends the same time.
+/// `resolved_at` (its `updated_at` when that is unknown); when a session event was recorded. Taken
+/// from what is stored, not the clock, so a retry sends the same time.
 pub fn occurred_at(ctx: &DispatchContext) -> Millis {
+    if let Some(s) = &ctx.session_event {
+        return s.occurred_at;
+    }
     let i = &ctx.incident;
     let at = match ctx.transition.as_str() {
         "triggered" => Some(i.created_at),
@@ -44,13 +59,51 @@ pub fn occurred_at(ctx: &DispatchContext) -> Millis {
 /// The v3 envelope `{"event": {…}}` for `ctx`'s transition, with `event.id` = `event_id`.
 ///
 /// `data` describes the incident as it is now (a `triggered` dispatch retried after the incident
-/// was resolved says `"status": "resolved"`); `event_type` says which transition this is.
+/// was resolved says `"status": "resolved"`); `event_type` says which transition or session event
+/// this is, and a session event's `data` also has the session and what it produced.
 pub fn envelope(ctx: &DispatchContext, event_id: &str) -> Value {
+    let mut envelope = incident_envelope(ctx, event_id);
+    if let (Some(s), Some(data)) = (&ctx.session_event, envelope["event"]["data"].as_object_mut()) {
+        data.extend(session_data(s));
+    }
+    envelope
+}
+
+/// The session event's fields of `event.data`.
+fn session_data(s: &SessionEventContext) -> serde_json::Map<String, Value> {
+    let mut data = serde_json::Map::new();
+    let session_id = match &s.event {
+        SessionEvent::Started { session_id } | SessionEvent::PostmortemReady { session_id } => {
+            Some(session_id.as_str())
+        }
+        SessionEvent::PullRequestOpened { .. } => s.session.as_ref().map(|r| r.session_id.as_str()),
+    };
+    let session = s.session.as_ref();
+    data.insert(
+        "agent_session".into(),
+        json!({
+            "id": session_id,
+            "type": "agent_session",
+            "html_url": session.map(|r| &r.url),
+            "status": session.map(|r| &r.status),
+            "action": session.map(|r| &r.action),
+        }),
+    );
+    if let Some(pr) = s.pull_request() {
+        data.insert("pull_request".into(), json!({"html_url": pr.pr_url, "state": pr.pr_state}));
+    }
+    if let Some(url) = &s.postmortem_url {
+        data.insert("postmortem".into(), json!({"html_url": url, "content_type": "text/markdown"}));
+    }
+    data
+}
+
+fn incident_envelope(ctx: &DispatchContext, event_id: &str) -> Value {
     let i = &ctx.incident;
     json!({
         "event": {
             "id": event_id,
-            "event_type": event_type(&ctx.transition),
+            "event_type": event_type(ctx),
             "resource_type": "incident",
             "occurred_at": occurred_at(ctx).to_rfc3339(),
             "agent": null,
@@ -96,6 +149,7 @@ mod tests {
             rule: "triage".into(),
             action: "bridge".into(),
             transition: transition.into(),
+            session_event: None,
             incident: Incident {
                 id: "0b5e7c1e-2f0a-4c1b-9d7e-5a1f3c2b4d6e".into(),
                 number: 2,
@@ -185,5 +239,72 @@ mod tests {
         let u = uuid::Uuid::parse_str(&a).unwrap();
         assert_eq!(u.get_version_num(), 8);
         assert!(!a.contains("rule"));
+    }
+
+    fn session_ctx(event: SessionEvent, postmortem_url: Option<&str>) -> DispatchContext {
+        let mut c = ctx(event.trigger().as_str(), IncidentStatus::Acknowledged, None);
+        c.dispatch_key = format!("{}:{}", c.dispatch_key, event.subject());
+        let session = crate::store::AgentSessionRecord {
+            id: 1,
+            incident_number: 2,
+            dispatch_id: 6,
+            action: "devin-triage".into(),
+            session_id: "devin-1".into(),
+            url: "https://app.devin.ai/sessions/1".into(),
+            status: "running".into(),
+            pull_requests: vec![crate::store::PullRequest {
+                pr_url: "https://github.com/o/r/pull/1".into(),
+                pr_state: Some("open".into()),
+            }],
+            structured_output: None,
+            polls: 3,
+            next_poll_at: Millis(0),
+            done: false,
+            created_at: Millis(0),
+            updated_at: Millis(0),
+        };
+        c.session_event = Some(SessionEventContext {
+            event,
+            session: Some(session),
+            occurred_at: Millis(1_601_664_400_000),
+            postmortem_url: postmortem_url.map(str::to_owned),
+        });
+        c
+    }
+
+    #[test]
+    fn session_events_have_their_own_type_and_data() {
+        let c = session_ctx(SessionEvent::Started { session_id: "devin-1".into() }, None);
+        let e = &envelope(&c, "x")["event"];
+        assert_eq!(e["event_type"], "incident.agent_session.started");
+        assert_eq!(e["resource_type"], "incident");
+        assert_eq!(e["occurred_at"], "2020-10-02T18:46:40.000Z", "when the event was recorded");
+        assert_eq!(e["data"]["title"], "A little bump in the road", "the incident's data as for transitions");
+        assert_eq!(
+            e["data"]["agent_session"],
+            json!({"id": "devin-1", "type": "agent_session", "html_url": "https://app.devin.ai/sessions/1",
+                   "status": "running", "action": "devin-triage"})
+        );
+        assert!(e["data"].get("pull_request").is_none() && e["data"].get("postmortem").is_none());
+
+        let c = session_ctx(SessionEvent::PullRequestOpened { pr_url: "https://github.com/o/r/pull/1".into() }, None);
+        let e = &envelope(&c, "x")["event"];
+        assert_eq!(e["event_type"], "incident.agent_session.pull_request_opened");
+        assert_eq!(e["data"]["pull_request"], json!({"html_url": "https://github.com/o/r/pull/1", "state": "open"}));
+        assert_eq!(e["data"]["agent_session"]["id"], "devin-1", "the session that opened it");
+
+        let md = "https://firehouse.example.com/api/v1/incidents/0b5e7c1e-2f0a-4c1b-9d7e-5a1f3c2b4d6e/postmortem.md";
+        let c = session_ctx(SessionEvent::PostmortemReady { session_id: "devin-1".into() }, Some(md));
+        let e = &envelope(&c, "x")["event"];
+        assert_eq!(e["event_type"], "incident.agent_session.postmortem_ready");
+        assert_eq!(e["data"]["postmortem"], json!({"html_url": md, "content_type": "text/markdown"}));
+
+        // A pull request whose session is no longer followed still names its URL.
+        let mut c =
+            session_ctx(SessionEvent::PullRequestOpened { pr_url: "https://github.com/o/r/pull/9".into() }, None);
+        c.session_event.as_mut().unwrap().session = None;
+        let d = &envelope(&c, "x")["event"]["data"];
+        assert_eq!(d["pull_request"], json!({"html_url": "https://github.com/o/r/pull/9", "state": null}));
+        assert!(d["agent_session"]["id"].is_null() && d["agent_session"]["html_url"].is_null());
     }
 }

@@ -13,9 +13,14 @@
 //! The agent session link: [`DispatchContext`] has no field for it, so it is taken from the
 //! incident's timeline: the last entry whose `raw` body has a top-level `"session_url"` string
 //! (an http(s) URL). Without one the line is left out.
+//!
+//! A session event says what happened in its header (`Agent session started`, `Pull request
+//! opened`, `Postmortem ready`) and links what it is about: the session, the pull request, the
+//! postmortem (a link under `server.public_url`; without one, its API path as text).
 
 use super::http::{self, EnvLookup, Redactor, Secret, SetupError};
-use crate::dispatch::{Delivery, DispatchContext, Responder};
+use crate::dispatch::{Delivery, DispatchContext, Responder, SessionEventContext};
+use crate::domain::SessionEvent;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -139,17 +144,61 @@ fn capitalized(word: &str) -> String {
     }
 }
 
-/// The Slack message for `ctx`'s transition.
+/// A link when `url` is an http(s) URL, else the text as code (Slack links nothing else).
+fn link_or_text(url: &str, label: &str) -> String {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        link(url, label)
+    } else {
+        format!("`{}`", escape(&truncate(url, 500)).replace('`', "'"))
+    }
+}
+
+/// What a session event's message links, one line each: the session, and the pull request or the postmortem.
+fn session_lines(s: &SessionEventContext) -> Vec<String> {
+    let mut lines = Vec::new();
+    let session_id = match &s.event {
+        SessionEvent::Started { session_id } | SessionEvent::PostmortemReady { session_id } => {
+            Some(session_id.as_str())
+        }
+        SessionEvent::PullRequestOpened { .. } => s.session.as_ref().map(|r| r.session_id.as_str()),
+    };
+    match (s.session.as_ref(), session_id) {
+        (Some(r), Some(id)) => {
+            lines.push(format!("*Agent session:* {} ({})", link_or_text(&r.url, id), escape(&r.status)))
+        }
+        (None, Some(id)) => lines.push(format!("*Agent session:* {}", escape(id))),
+        (_, None) => {}
+    }
+    if let Some(pr) = s.pull_request() {
+        let state = pr.pr_state.as_deref().map(|st| format!(" ({})", escape(st))).unwrap_or_default();
+        lines.push(format!("*Pull request:* {}{state}", link_or_text(&pr.pr_url, &pr.pr_url)));
+    }
+    if let Some(url) = &s.postmortem_url {
+        lines.push(format!("*Postmortem:* {}", link_or_text(url, "read the postmortem")));
+    }
+    lines
+}
+
+/// The Slack message for `ctx`'s transition or session event.
 pub fn message(ctx: &DispatchContext, channel: Option<&str>) -> Value {
     let i = &ctx.incident;
-    let emoji = match ctx.transition.as_str() {
-        "triggered" => ":red_circle:",
-        "acknowledged" => ":large_yellow_circle:",
-        "resolved" => ":white_check_mark:",
-        _ => ":information_source:",
+    let (emoji, what) = match ctx.session_event.as_ref().map(|s| &s.event) {
+        Some(SessionEvent::Started { .. }) => (":robot_face:", "Agent session started".to_owned()),
+        Some(SessionEvent::PullRequestOpened { .. }) => {
+            (":twisted_rightwards_arrows:", "Pull request opened".to_owned())
+        }
+        Some(SessionEvent::PostmortemReady { .. }) => (":memo:", "Postmortem ready".to_owned()),
+        None => {
+            let emoji = match ctx.transition.as_str() {
+                "triggered" => ":red_circle:",
+                "acknowledged" => ":large_yellow_circle:",
+                "resolved" => ":white_check_mark:",
+                _ => ":information_source:",
+            };
+            (emoji, capitalized(&ctx.transition))
+        }
     };
-    let what = capitalized(&ctx.transition);
-    let fallback = format!(
+    let mut fallback = format!(
         "{what}: #{} {} ({}, {}, {} urgency)",
         i.number,
         escape(&truncate(&i.title, 300)),
@@ -157,6 +206,15 @@ pub fn message(ctx: &DispatchContext, channel: Option<&str>) -> Value {
         i.severity,
         i.urgency
     );
+    let session_lines = ctx.session_event.as_ref().map(session_lines).unwrap_or_default();
+    if let Some(about) = session_lines.last() {
+        // Notifications show only the fallback: it names what the event is about too.
+        fallback.push_str(&format!(" · {about}"));
+    }
+    let status = match ctx.session_event {
+        Some(_) => i.status.to_string(),
+        None => format!("{} (now {})", ctx.transition, i.status),
+    };
     let field = |name: &str, value: String| json!({"type": "mrkdwn", "text": truncate(&format!("*{name}*\n{value}"), FIELD_MAX_CHARS)});
     let incident = match &ctx.incident_url {
         Some(url) => link(url, &format!("#{}", i.number)),
@@ -168,11 +226,14 @@ pub fn message(ctx: &DispatchContext, channel: Option<&str>) -> Value {
             field("Service", escape(&i.service)),
             field("Severity", i.severity.to_string()),
             field("Urgency", i.urgency.to_string()),
-            field("Status", format!("{} (now {})", ctx.transition, i.status)),
+            field("Status", status),
             field("Incident", incident),
         ]}),
     ];
-    if let Some(url) = session_url(ctx) {
+    if !session_lines.is_empty() {
+        let text = truncate(&session_lines.join("\n"), FIELD_MAX_CHARS);
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+    } else if let Some(url) = session_url(ctx) {
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Agent session:* {}", link(&url, "open the session"))}}));
     }
     let mut context = format!("Firehouse · dedup key `{}`", escape(&truncate(&i.dedup_key, 255)));
@@ -229,5 +290,53 @@ mod tests {
         assert_eq!(escape("a < b & c > d"), "a &lt; b &amp; c &gt; d");
         assert_eq!(link("https://x/?a=1&b=2|3", "#4"), "<https://x/?a=1&amp;b=2%7C3|#4>");
         assert_eq!(truncate("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn session_events_link_the_session_the_pull_request_and_the_postmortem() {
+        let session = crate::store::AgentSessionRecord {
+            id: 1,
+            incident_number: 7,
+            dispatch_id: 3,
+            action: "devin-triage".into(),
+            session_id: "devin-1".into(),
+            url: "https://app.devin.ai/sessions/1".into(),
+            status: "running".into(),
+            pull_requests: vec![crate::store::PullRequest {
+                pr_url: "https://github.com/o/r/pull/1".into(),
+                pr_state: Some("open".into()),
+            }],
+            structured_output: None,
+            polls: 1,
+            next_poll_at: crate::domain::Millis(0),
+            done: false,
+            created_at: crate::domain::Millis(0),
+            updated_at: crate::domain::Millis(0),
+        };
+        let event = |event, postmortem_url: Option<&str>| SessionEventContext {
+            event,
+            session: Some(session.clone()),
+            occurred_at: crate::domain::Millis(0),
+            postmortem_url: postmortem_url.map(str::to_owned),
+        };
+        let started = event(SessionEvent::Started { session_id: "devin-1".into() }, None);
+        assert_eq!(session_lines(&started), ["*Agent session:* <https://app.devin.ai/sessions/1|devin-1> (running)"]);
+        let pr = event(SessionEvent::PullRequestOpened { pr_url: "https://github.com/o/r/pull/1".into() }, None);
+        assert_eq!(
+            session_lines(&pr),
+            [
+                "*Agent session:* <https://app.devin.ai/sessions/1|devin-1> (running)",
+                "*Pull request:* <https://github.com/o/r/pull/1|https://github.com/o/r/pull/1> (open)",
+            ]
+        );
+        let md = "https://firehouse.example.com/api/v1/incidents/i/postmortem.md";
+        let ready = event(SessionEvent::PostmortemReady { session_id: "devin-1".into() }, Some(md));
+        assert_eq!(session_lines(&ready)[1], format!("*Postmortem:* <{md}|read the postmortem>"));
+        let no_public_url = event(
+            SessionEvent::PostmortemReady { session_id: "devin-1".into() },
+            Some("/api/v1/incidents/i/postmortem.md"),
+        );
+        assert_eq!(session_lines(&no_public_url)[1], "*Postmortem:* `/api/v1/incidents/i/postmortem.md`");
+        assert_eq!(link_or_text("javascript:alert(1)", "x"), "`javascript:alert(1)`", "only http(s) is linked");
     }
 }

@@ -15,6 +15,9 @@
 //! equal to `event.id`), `X-Webhook-Subscription: <action name>`, and with signing secrets
 //! `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>…]`: the HMAC-SHA256 of the exact body bytes sent,
 //! one per secret. Secrets and environment-sourced header values are read once, at start-up.
+//! Dispatches of agent session events are delivered the same way; their `event.event_type` names
+//! the event (`incident.agent_session.started`, …) and `event.data` adds the session, the pull
+//! request or the postmortem link.
 
 use super::http::{self, EnvLookup, Redactor, Secret, SetupError};
 use super::pagerduty_v3;

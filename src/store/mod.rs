@@ -111,7 +111,17 @@ pub enum Command {
         /// When.
         received_at: Millis,
     },
-    /// What polling an agent session found: its new state, timeline notes, the postmortem it delivered.
+    /// Starts following an agent session a dispatch started (a session is followed once, whichever dispatches report
+    /// it), with `note` on the incident's timeline and what rules on `session_started` dispatch. `Appended` when it
+    /// is new, `Unchanged` when it was followed already.
+    TrackSession {
+        /// The session.
+        session: NewAgentSession,
+        /// The timeline note saying it started.
+        note: SessionNote,
+    },
+    /// What polling an agent session found: its new state, timeline notes, the postmortem it delivered, and the
+    /// events rules may fire on.
     AgentSession {
         /// The report.
         report: SessionReport,
@@ -142,6 +152,7 @@ impl Command {
             | Command::Manual { received_at, .. }
             | Command::Note { received_at, .. }
             | Command::AgentSession { received_at, .. } => *received_at,
+            Command::TrackSession { session, .. } => session.at,
             Command::Release { now, .. } => *now,
         }
     }
@@ -225,7 +236,8 @@ pub type CommandResult = Result<Outcome, Rejection>;
 pub trait Store: Send + Sync + 'static {
     /// Applies the commands in order, in one transaction; nothing is visible or durable before it
     /// returns `Ok`.
-    /// The rules decide which dispatches each transition writes to the outbox, in the same transaction.
+    /// The rules decide which dispatches each transition and session event writes to the outbox, in the same
+    /// transaction.
     async fn apply(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError>;
     /// Makes sure configured services exist (and updates their settings).
     async fn sync_services(&self, services: &[ServiceRef]) -> Result<(), StoreError>;
@@ -276,13 +288,11 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, id: i64, now: Millis) -> Result<bool, StoreError>;
     /// Whether any token is active (the API then requires one), and whether `hash` is one of them.
     async fn check_token(&self, hash: Option<&str>) -> Result<(bool, bool), StoreError>;
-    /// Starts following an agent session a dispatch started, adding `note` to the incident's timeline in the same
-    /// transaction; returns whether it is new (a session is followed once, whichever dispatches report it).
-    async fn track_session(&self, session: &NewAgentSession, note: &SessionNote) -> Result<bool, StoreError>;
     /// When the next followed session is due for a poll (`None`: none is followed).
     async fn next_session_poll(&self) -> Result<Option<Millis>, StoreError>;
     /// Leases up to `limit` sessions due at `now` until `lease_until` (their next poll moves there); each
-    /// claimed session's report is recorded with a [`Command::AgentSession`].
+    /// claimed session's report is recorded with a [`Command::AgentSession`]. Sessions start being followed with a
+    /// [`Command::TrackSession`].
     async fn claim_sessions(
         &self,
         now: Millis,

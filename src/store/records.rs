@@ -122,12 +122,13 @@ impl std::str::FromStr for DispatchStatus {
     }
 }
 
-/// One dispatch: an action for an incident transition.
+/// One dispatch: an action for an incident transition or an agent session event.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DispatchRecord {
     /// Its id.
     pub id: i64,
-    /// `<incident id>:<rule>:<action>:<transition>`.
+    /// `<incident id>:<rule>:<action>:<transition>`; a session event's adds what it is about: `:<session id>`
+    /// (`session_started`, `postmortem_ready`) or `:<pull request URL>` (`pull_request_opened`).
     pub dispatch_key: String,
     /// The incident's number.
     pub incident_number: i64,
@@ -135,7 +136,8 @@ pub struct DispatchRecord {
     pub rule: String,
     /// The action.
     pub action: String,
-    /// `triggered`, `acknowledged`, `resolved`.
+    /// What caused it: `triggered`, `acknowledged`, `resolved`, or a session event: `session_started`,
+    /// `pull_request_opened`, `postmortem_ready`.
     pub transition: String,
     /// Status.
     pub status: DispatchStatus,

@@ -4,7 +4,7 @@ use crate::domain::Millis;
 use serde::{Deserialize, Serialize};
 
 /// A pull request an agent session opened, as its API reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PullRequest {
     /// Its URL.
     pub pr_url: String,
@@ -35,7 +35,7 @@ pub struct NewAgentSession {
 }
 
 /// A followed session, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AgentSessionRecord {
     /// Its row id.
     pub id: i64,
@@ -105,6 +105,8 @@ pub struct SessionReport {
     pub notes: Vec<SessionNote>,
     /// A postmortem to store on the incident (replacing an earlier one).
     pub postmortem: Option<serde_json::Value>,
+    /// What rules may fire on, in order: each pull request not seen before, the postmortem it delivered.
+    pub events: Vec<crate::domain::SessionEvent>,
     /// When to poll next.
     pub next_poll_at: Millis,
     /// Stop following it.

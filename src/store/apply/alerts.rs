@@ -144,7 +144,7 @@ async fn on_open_alert<T: IngestTx>(
 
 fn facts<'a>(service: &'a ServiceRef, dedup_key: &'a str, d: &'a AlertDetails) -> Facts<'a> {
     Facts {
-        transition: IncidentStatus::Triggered,
+        trigger: crate::domain::Trigger::Triggered,
         service: &service.name,
         severity: d.severity,
         urgency: service.urgency.urgency_for(d.severity),

@@ -1,8 +1,10 @@
-//! The outbox side of a transition: the dispatches the rules attach to it.
+//! The outbox side of a change: the dispatches the rules attach to an incident's transition or to what an agent
+//! session working on it did.
 
 use super::{IngestTx, NewDispatch};
 use crate::domain::rules::RuleSet;
-use crate::domain::{IncidentStatus, Millis};
+use crate::domain::trigger::dispatch_key;
+use crate::domain::{IncidentStatus, Millis, SessionEvent, Trigger};
 use crate::store::StoreError;
 
 /// Writes the dispatches the rules attach to an incident's transition into `status`.
@@ -13,15 +15,37 @@ pub async fn enqueue<T: IngestTx>(
     status: IncidentStatus,
     at: Millis,
 ) -> Result<(), StoreError> {
-    if !rules.watches(status) {
+    enqueue_trigger(tx, rules, incident_number, status.into(), None, at).await
+}
+
+/// Writes the dispatches the rules attach to a session event of an incident.
+pub async fn enqueue_session_event<T: IngestTx>(
+    tx: &mut T,
+    rules: &RuleSet,
+    incident_number: i64,
+    event: &SessionEvent,
+    at: Millis,
+) -> Result<(), StoreError> {
+    enqueue_trigger(tx, rules, incident_number, event.trigger(), Some(event.subject()), at).await
+}
+
+async fn enqueue_trigger<T: IngestTx>(
+    tx: &mut T,
+    rules: &RuleSet,
+    incident_number: i64,
+    trigger: Trigger,
+    subject: Option<&str>,
+    at: Millis,
+) -> Result<(), StoreError> {
+    if !rules.watches(trigger) {
         return Ok(());
     }
     let facts = tx.incident_facts(incident_number).await?;
     let deadline = Millis(at.0 + rules.dispatch_max_age.as_millis() as i64);
-    for (rule, action) in rules.select(&facts.facts(status)) {
-        // The key makes one flow one delivery, whatever repeats the transition.
-        let key = format!("{}:{rule}:{action}:{}", facts.id, status.as_str());
-        tx.insert_dispatch(&NewDispatch { key, incident_number, rule, action, transition: status, at, deadline })
+    for (rule, action) in rules.select(&facts.facts(trigger)) {
+        // The key makes one flow one delivery, whatever repeats the transition or the event.
+        let key = dispatch_key(&facts.id, rule, action, trigger, subject);
+        tx.insert_dispatch(&NewDispatch { key, incident_number, rule, action, transition: trigger, at, deadline })
             .await?;
     }
     Ok(())

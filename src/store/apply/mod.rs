@@ -8,13 +8,13 @@ mod dispatches;
 mod external;
 mod manual;
 mod release;
-pub mod sessions;
+mod sessions;
 
 use super::{Command, CommandResult, IncidentRef, SilenceRecord, StoreError};
 use crate::domain::external::Origin;
 use crate::domain::noise::Silence;
 use crate::domain::rules::{Facts, RuleSet};
-use crate::domain::{IncidentStatus, Millis, Protocol, ServiceRef, Severity, Urgency};
+use crate::domain::{IncidentStatus, Millis, Protocol, ServiceRef, Severity, Trigger, Urgency};
 
 /// What rules look at, read back from an incident row.
 #[derive(Debug, Clone)]
@@ -46,10 +46,10 @@ pub struct IncidentFacts {
 }
 
 impl IncidentFacts {
-    /// The rules' view of these facts at `transition`.
-    pub fn facts(&self, transition: IncidentStatus) -> Facts<'_> {
+    /// The rules' view of these facts at `trigger` (a transition or a session event).
+    pub fn facts(&self, trigger: Trigger) -> Facts<'_> {
         Facts {
-            transition,
+            trigger,
             service: &self.service,
             severity: self.severity,
             urgency: self.urgency,
@@ -108,7 +108,8 @@ pub struct HeldAlert {
 
 /// A dispatch to write to the outbox.
 pub struct NewDispatch<'a> {
-    /// `<incident id>:<rule>:<action>:<transition>`.
+    /// `<incident id>:<rule>:<action>:<trigger>`, plus `:<subject>` for a session event (see
+    /// [`crate::domain::trigger::dispatch_key`]).
     pub key: String,
     /// The incident.
     pub incident_number: i64,
@@ -116,8 +117,8 @@ pub struct NewDispatch<'a> {
     pub rule: &'a str,
     /// The action.
     pub action: &'a str,
-    /// The transition.
-    pub transition: IncidentStatus,
+    /// What caused it: the transition or session event (stored as the dispatch's `transition`).
+    pub transition: Trigger,
     /// Now.
     pub at: Millis,
     /// When it is dead-lettered if still failing.
@@ -395,7 +396,8 @@ pub async fn apply_command<T: IngestTx>(
         Command::Note { incident, author, text, received_at } => {
             manual::note(tx, incident, author, text, *received_at).await
         }
-        Command::AgentSession { report, received_at } => sessions::apply(tx, report, *received_at).await,
+        Command::TrackSession { session, note } => sessions::track(tx, rules, session, note).await,
+        Command::AgentSession { report, received_at } => sessions::apply(tx, rules, report, *received_at).await,
         Command::Mirror { source, service, delivery_id, event, raw, received_at } => {
             external::apply_mirror(tx, rules, source, service, delivery_id.as_deref(), event, raw, *received_at).await
         }

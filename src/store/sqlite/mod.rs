@@ -11,21 +11,18 @@ mod batch;
 use super::sql::sql_backend;
 use batch::BatchWriter;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{ConnectOptions, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{ConnectOptions, Sqlite, SqlitePool};
 use std::time::Duration;
 
 sql_backend!(
     store: SqliteStore,
     db: Sqlite,
-    conn: SqliteConnection,
     pool: SqlitePool,
     row: SqliteRow,
     // IMMEDIATE takes the write lock up front, so a second process on the same file waits
     // (busy_timeout) instead of failing when its read snapshot goes stale.
     begin: "BEGIN IMMEDIATE",
-    next_number: super::statements::NEXT_NUMBER_UNDER_WRITE_LOCK,
-    skip_locked: "",
-    lock: ""
+    skip_locked: ""
 );
 
 /// The database: ingest batches go through `batches`, other writes through `writer` (one connection), reads

@@ -5,22 +5,22 @@
 //! triggers opens the incident, and the other appends to it (see `store/apply.rs`); outbox rows
 //! are claimed with leases under `FOR UPDATE SKIP LOCKED`.
 
+mod tx;
+
 use super::apply;
 use super::sql::sql_backend;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, PgConnection, PgPool, Postgres};
 use std::time::Duration;
+use tx::Tx;
 
 sql_backend!(
     store: PgStore,
     db: Postgres,
-    conn: PgConnection,
     pool: PgPool,
     row: PgRow,
     begin: "BEGIN",
-    next_number: "SELECT nextval('incident_numbers')",
-    skip_locked: "FOR UPDATE SKIP LOCKED",
-    lock: "FOR UPDATE"
+    skip_locked: "FOR UPDATE SKIP LOCKED"
 );
 
 /// The database: one pool serves writes and reads.
