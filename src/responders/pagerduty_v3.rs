@@ -244,25 +244,7 @@ mod tests {
     fn session_ctx(event: SessionEvent, postmortem_url: Option<&str>) -> DispatchContext {
         let mut c = ctx(event.trigger().as_str(), IncidentStatus::Acknowledged, None);
         c.dispatch_key = format!("{}:{}", c.dispatch_key, event.subject());
-        let session = crate::store::AgentSessionRecord {
-            id: 1,
-            incident_number: 2,
-            dispatch_id: 6,
-            action: "devin-triage".into(),
-            session_id: "devin-1".into(),
-            url: "https://app.devin.ai/sessions/1".into(),
-            status: "running".into(),
-            pull_requests: vec![crate::store::PullRequest {
-                pr_url: "https://github.com/o/r/pull/1".into(),
-                pr_state: Some("open".into()),
-            }],
-            structured_output: None,
-            polls: 3,
-            next_poll_at: Millis(0),
-            done: false,
-            created_at: Millis(0),
-            updated_at: Millis(0),
-        };
+        let session = crate::store::AgentSessionRecord::example();
         c.session_event = Some(SessionEventContext {
             event,
             session: Some(session),

@@ -294,25 +294,7 @@ mod tests {
 
     #[test]
     fn session_events_link_the_session_the_pull_request_and_the_postmortem() {
-        let session = crate::store::AgentSessionRecord {
-            id: 1,
-            incident_number: 7,
-            dispatch_id: 3,
-            action: "devin-triage".into(),
-            session_id: "devin-1".into(),
-            url: "https://app.devin.ai/sessions/1".into(),
-            status: "running".into(),
-            pull_requests: vec![crate::store::PullRequest {
-                pr_url: "https://github.com/o/r/pull/1".into(),
-                pr_state: Some("open".into()),
-            }],
-            structured_output: None,
-            polls: 1,
-            next_poll_at: crate::domain::Millis(0),
-            done: false,
-            created_at: crate::domain::Millis(0),
-            updated_at: crate::domain::Millis(0),
-        };
+        let session = crate::store::AgentSessionRecord::example();
         let event = |event, postmortem_url: Option<&str>| SessionEventContext {
             event,
             session: Some(session.clone()),

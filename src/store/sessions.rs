@@ -67,6 +67,32 @@ pub struct AgentSessionRecord {
     pub updated_at: Millis,
 }
 
+#[cfg(test)]
+impl AgentSessionRecord {
+    /// A running session of incident 7 with one open pull request, for responders' tests.
+    pub(crate) fn example() -> Self {
+        AgentSessionRecord {
+            id: 1,
+            incident_number: 7,
+            dispatch_id: 3,
+            action: "devin-triage".into(),
+            session_id: "devin-1".into(),
+            url: "https://app.devin.ai/sessions/1".into(),
+            status: "running".into(),
+            pull_requests: vec![PullRequest {
+                pr_url: "https://github.com/o/r/pull/1".into(),
+                pr_state: Some("open".into()),
+            }],
+            structured_output: None,
+            polls: 1,
+            next_poll_at: Millis(0),
+            done: false,
+            created_at: Millis(0),
+            updated_at: Millis(0),
+        }
+    }
+}
+
 /// One entry a poll adds to the incident's timeline (a note: `{"author", "note", "session"}`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionNote {
