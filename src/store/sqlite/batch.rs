@@ -23,8 +23,12 @@ use std::time::Duration;
 
 /// How often the background checkpointer copies committed pages from the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-/// WAL pages after which a commit checkpoints by itself: only if the background checkpointer falls far behind.
-const COMMIT_CHECKPOINT_PAGES: u32 = 20_000;
+/// WAL pages after which a commit checkpoints by itself. Under a steady load the background checkpointer never
+/// catches the last frames, and only a checkpoint that does lets the next commit restart the WAL from its start; by
+/// then the background one has copied nearly everything, so this one is short.
+const COMMIT_CHECKPOINT_PAGES: u32 = 4_000;
+/// How large the WAL file may stay once checkpointed.
+const WAL_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 /// The ingest connection's page cache (KiB): the hot index pages of a busy database stay in memory.
 const CACHE_KIB: u32 = 32 * 1024;
 
@@ -48,8 +52,11 @@ impl BatchWriter {
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "cache_size", format!("-{CACHE_KIB}"))?;
-        // Checkpointing inside a commit would make every few hundredth event wait for thousands of page copies.
+        // Copying pages into the database file inside commits would make some events wait for a thousand page copies;
+        // the background checkpointer does it, and a commit only finishes what that left (see the constant).
         conn.pragma_update(None, "wal_autocheckpoint", COMMIT_CHECKPOINT_PAGES)?;
+        // After a burst the WAL file is cut back to this size once it has been checkpointed.
+        conn.pragma_update(None, "journal_size_limit", WAL_LIMIT_BYTES)?;
         let checkpoints = Connection::open(path)?;
         checkpoints.busy_timeout(Duration::from_secs(10))?;
         let (stop, stopped) = std::sync::mpsc::channel();
