@@ -525,3 +525,10 @@ on_every_backend!(
     agent_sessions_are_followed_until_done,
     session_events_dispatch_once,
 );
+
+/// The ingest writer and the readers are separate connections, so a private in-memory database cannot serve them.
+#[tokio::test]
+async fn an_in_memory_sqlite_database_is_refused() {
+    let refused = store::open("sqlite::memory:").await.err().expect("an in-memory database is refused");
+    assert!(refused.to_string().contains("in-memory SQLite database"), "{refused}");
+}

@@ -2,7 +2,7 @@
 //!
 //! Each instance batches its own commits (group commit) exactly as on SQLite. Instances never
 //! coordinate in memory: the partial unique index on open alerts decides which of two concurrent
-//! triggers opens the incident, and the other appends to it (see `store/apply.rs`); outbox rows
+//! triggers opens the incident, and the other appends to it (see `store/apply/alerts.rs`); outbox rows
 //! are claimed with leases under `FOR UPDATE SKIP LOCKED`.
 
 mod tx;

@@ -40,11 +40,7 @@ impl SqliteStore {
 
     /// Opens (creating if needed) and migrates the database at `url` (`sqlite://path`).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?;
-        if options.get_filename() == std::path::Path::new(":memory:") {
-            return Err(StoreError::Unsupported("an in-memory SQLite database cannot be shared; name a file"));
-        }
-        let options = options
+        let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -61,13 +57,20 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options.clone())
             .await?;
+        // The file SQLite itself opened, however the URL named it; empty for a database held in memory, which the
+        // ingest connection could not share.
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'").fetch_one(&writer).await?;
+        if file.is_empty() {
+            return Err(StoreError::Unsupported("an in-memory SQLite database cannot be shared; name a file"));
+        }
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
             .connect_with(options.clone().read_only(true))
             .await?;
-        let batches = BatchWriter::open(options.get_filename())?;
+        let batches = BatchWriter::open(std::path::Path::new(&file))?;
         Ok(SqliteStore { writer, readers, batches })
     }
 }
