@@ -4,22 +4,13 @@ mod common;
 #[path = "common/devin_standin.rs"]
 mod devin_standin;
 
-use common::{v2_action, v2_trigger, TestServer, KEY};
+use common::{unique_env, v2_action, v2_trigger, TestServer, KEY};
 use devin_standin::{DevinStandIn, Fault};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "cog_test_token_do_not_leak";
 const ORG: &str = "org-firehouse-test";
-
-/// A unique environment variable holding the Devin token (tests share one process).
-fn token_env() -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let name = format!("FIREHOUSE_TEST_DEVIN_TOKEN_{}", N.fetch_add(1, Ordering::SeqCst));
-    std::env::set_var(&name, TOKEN);
-    name
-}
 
 fn config(devin: &DevinStandIn, token_env: &str, extra: &str) -> String {
     format!(
@@ -84,20 +75,15 @@ async fn settled_dispatches(server: &TestServer, number: i64, expected: usize) -
     }
 }
 
-async fn number_of(server: &TestServer, dedup: &str) -> i64 {
-    let incidents = server.incidents(&format!("dedup_key={dedup}")).await;
-    incidents[0]["number"].as_i64().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_critical_trigger_starts_exactly_one_triage_session() {
     let devin = DevinStandIn::start(TOKEN, ORG).await;
-    let server = TestServer::with_config(&config(&devin, &token_env(), "")).await;
+    let server = TestServer::with_config(&config(&devin, &unique_env("DEVIN_TOKEN", TOKEN), "")).await;
     for _ in 0..3 {
         let (status, _) = server.post("/v2/enqueue", &v2_trigger(KEY, "db1/disk", "Disk 95% full on db1")).await;
         assert_eq!(status, 202);
     }
-    let number = number_of(&server, "db1/disk").await;
+    let number = server.number_of("db1/disk").await;
     let dispatches = settled_dispatches(&server, number, 1).await;
     assert_eq!(dispatches[0]["status"], "done");
     assert_eq!(dispatches[0]["rule"], "triage");
@@ -127,7 +113,7 @@ async fn a_critical_trigger_starts_exactly_one_triage_session() {
         "payload": {"summary": "slow", "source": "h", "severity": "warning"}}),
         )
         .await;
-    let minor = number_of(&server, "minor").await;
+    let minor = server.number_of("minor").await;
     let (_, detail) = server.get(&format!("/api/v1/incidents/{minor}")).await;
     assert_eq!(detail["dispatches"].as_array().unwrap().len(), 0);
 }
@@ -135,7 +121,7 @@ async fn a_critical_trigger_starts_exactly_one_triage_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_postmortem_prompt_carries_the_real_timeline_and_earlier_changes() {
     let devin = DevinStandIn::start(TOKEN, ORG).await;
-    let server = TestServer::with_config(&config(&devin, &token_env(), "")).await;
+    let server = TestServer::with_config(&config(&devin, &unique_env("DEVIN_TOKEN", TOKEN), "")).await;
     let change = json!({"routing_key": KEY, "payload": {"summary": "Deploy #387 released (commit e4f29a1)",
         "source": "ci", "timestamp": "2020-01-01T00:00:00Z"}});
     // The change happened just before the incident: give it a timestamp of now.
@@ -147,7 +133,7 @@ async fn the_postmortem_prompt_carries_the_real_timeline_and_earlier_changes() {
     server.post("/v2/enqueue", &v2_trigger(KEY, "pool", "Connection pool exhausted")).await;
     server.post("/v2/enqueue", &v2_action(KEY, "pool", "acknowledge")).await;
     server.post("/v2/enqueue", &v2_action(KEY, "pool", "resolve")).await;
-    let number = number_of(&server, "pool").await;
+    let number = server.number_of("pool").await;
     let dispatches = settled_dispatches(&server, number, 2).await;
     assert!(dispatches.iter().all(|d| d["status"] == "done"), "{dispatches:?}");
     assert_eq!(devin.session_count(), 2);
@@ -171,9 +157,9 @@ async fn faults_end_in_exactly_one_session() {
     // 500, then a create that succeeds but answers too late: retries must not create a second session.
     devin.fault(Fault::ServerError, 1);
     devin.fault(Fault::CreateThenHang(Duration::from_secs(5)), 1);
-    let server = TestServer::with_config(&config(&devin, &token_env(), "")).await;
+    let server = TestServer::with_config(&config(&devin, &unique_env("DEVIN_TOKEN", TOKEN), "")).await;
     server.post("/v2/enqueue", &v2_trigger(KEY, "flaky", "Flaky upstream")).await;
-    let number = number_of(&server, "flaky").await;
+    let number = server.number_of("flaky").await;
     let start = Instant::now();
     loop {
         let (_, detail) = server.get(&format!("/api/v1/incidents/{number}")).await;
@@ -192,7 +178,7 @@ async fn faults_end_in_exactly_one_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undelivered_dispatches_survive_a_restart_and_are_delivered_once() {
     let devin = DevinStandIn::start(TOKEN, ORG).await;
-    let env = token_env();
+    let env = unique_env("DEVIN_TOKEN", TOKEN);
     // First life: the worker is off, so the dispatch stays in the outbox.
     let server = TestServer::with_config(&config(&devin, &env, "worker = false")).await;
     server.post("/v2/enqueue", &v2_trigger(KEY, "restart", "Queue backlog")).await;
@@ -202,7 +188,7 @@ async fn undelivered_dispatches_survive_a_restart_and_are_delivered_once() {
     assert_eq!(devin.session_count(), 0);
 
     let server = TestServer::start_in(dir, Some(&config(&devin, &env, ""))).await;
-    let number = number_of(&server, "restart").await;
+    let number = server.number_of("restart").await;
     let dispatches = settled_dispatches(&server, number, 1).await;
     assert_eq!(dispatches[0]["status"], "done");
     let dir = server.stop().await;
@@ -220,7 +206,7 @@ async fn permanent_failures_are_dead_letters_that_can_be_retried() {
     std::env::set_var(&env, "cog_wrong_token");
     let server = TestServer::with_config(&config(&devin, &env, "")).await;
     server.post("/v2/enqueue", &v2_trigger(KEY, "dead", "Will fail")).await;
-    let number = number_of(&server, "dead").await;
+    let number = server.number_of("dead").await;
     let dispatches = settled_dispatches(&server, number, 1).await;
     assert_eq!(dispatches[0]["status"], "dead");
     let error = dispatches[0]["last_error"].as_str().unwrap();

@@ -9,12 +9,11 @@ mod devin_standin;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
-use common::{run_cli, v2_action, v2_trigger, TestServer, KEY};
+use common::{run_cli, unique_env, v2_action, v2_trigger, TestServer, KEY};
 use devin_standin::DevinStandIn;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,16 +23,6 @@ const SIGNING_SECRET: &str = "whsec_session_events_do_not_leak";
 const PUBLIC_URL: &str = "https://firehouse.example.com";
 /// Every bounded wait gives up after this long.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// Environment variables unique to this test (tests share one process): the Devin token, the webhook's signing
-/// secret and Slack's incoming-webhook URL.
-fn env_var(what: &str, value: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let name =
-        format!("FIREHOUSE_TEST_SESSION_EVENTS_{what}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
-    std::env::set_var(&name, value);
-    name
-}
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
@@ -164,14 +153,10 @@ webhook_url_env = "{slack_env}"
 "#,
         devin = devin.base_url,
         base = receiver.base,
-        token_env = env_var("TOKEN", TOKEN),
-        secret_env = env_var("SECRET", SIGNING_SECRET),
-        slack_env = env_var("SLACK", &format!("{}/slack", receiver.base)),
+        token_env = unique_env("SESSION_EVENTS_TOKEN", TOKEN),
+        secret_env = unique_env("SESSION_EVENTS_SECRET", SIGNING_SECRET),
+        slack_env = unique_env("SESSION_EVENTS_SLACK", &format!("{}/slack", receiver.base)),
     )
-}
-
-async fn number_of(server: &TestServer, dedup: &str) -> i64 {
-    server.incidents(&format!("dedup_key={dedup}")).await[0]["number"].as_i64().unwrap()
 }
 
 /// The session the postmortem dispatch started, once delivered.
@@ -234,7 +219,7 @@ async fn session_events_are_delivered_once_as_signed_webhooks_and_slack_messages
     let server = TestServer::with_config(&config(&devin, &receiver)).await;
     assert_eq!(server.post("/v2/enqueue", &v2_trigger(KEY, "pool", "Connection pool exhausted")).await.0, 202);
     assert_eq!(server.post("/v2/enqueue", &v2_action(KEY, "pool", "resolve")).await.0, 202);
-    let number = number_of(&server, "pool").await;
+    let number = server.number_of("pool").await;
     let incident_id = server.incident(number).await["id"].as_str().unwrap().to_owned();
     let session = postmortem_session(&server, number).await;
     let session_url = devin.session(&session).unwrap().url;

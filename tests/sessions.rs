@@ -6,25 +6,16 @@ mod common;
 #[path = "common/devin_standin.rs"]
 mod devin_standin;
 
-use common::{sqlite_url, v2_action, v2_trigger, TestServer, KEY};
+use common::{sqlite_url, unique_env, v2_action, v2_trigger, TestServer, KEY};
 use devin_standin::DevinStandIn;
 use firehouse::responders::devin::{DevinConfig, DevinResponder};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "cog_sessions_token_do_not_leak";
 const ORG: &str = "org-firehouse-sessions";
 /// Every bounded wait gives up after this long.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// A unique environment variable holding the Devin token (tests share one process).
-fn token_env() -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let name = format!("FIREHOUSE_TEST_SESSIONS_TOKEN_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
-    std::env::set_var(&name, TOKEN);
-    name
-}
 
 fn config(devin: &DevinStandIn, token_env: &str) -> String {
     format!(
@@ -84,10 +75,6 @@ timeout_seconds = 2
 "#,
         base = devin.base_url
     )
-}
-
-async fn number_of(server: &TestServer, dedup: &str) -> i64 {
-    server.incidents(&format!("dedup_key={dedup}")).await[0]["number"].as_i64().unwrap()
 }
 
 /// The session the incident's dispatch of `rule` started, once delivered.
@@ -158,9 +145,9 @@ fn postmortem_output() -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn triage_and_postmortem_sessions_are_followed_until_they_end() {
     let devin = DevinStandIn::start(TOKEN, ORG).await;
-    let server = TestServer::with_config(&config(&devin, &token_env())).await;
+    let server = TestServer::with_config(&config(&devin, &unique_env("SESSIONS_TOKEN", TOKEN))).await;
     assert_eq!(server.post("/v2/enqueue", &v2_trigger(KEY, "pool", "Connection pool exhausted")).await.0, 202);
-    let number = number_of(&server, "pool").await;
+    let number = server.number_of("pool").await;
 
     // Triage: new → running, a pull request, a structured output (not a postmortem), → exit.
     let triage = session_of(&server, number, "triage").await;
@@ -260,7 +247,7 @@ async fn triage_and_postmortem_sessions_are_followed_until_they_end() {
     let polls: Vec<i64> = followed.iter().map(|s| s.polls).collect();
 
     server.post("/v2/enqueue", &v2_trigger(KEY, "live", "Queue backlog")).await;
-    let live_number = number_of(&server, "live").await;
+    let live_number = server.number_of("live").await;
     let live = session_of(&server, live_number, "triage").await;
     let start = Instant::now();
     while devin.reads_of(&live) < 3 {
@@ -282,12 +269,12 @@ async fn triage_and_postmortem_sessions_are_followed_until_they_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn structured_output_can_be_switched_off_and_errors_end_a_session() {
     let devin = DevinStandIn::start(TOKEN, ORG).await;
-    let server = TestServer::with_config(&config(&devin, &token_env())).await;
+    let server = TestServer::with_config(&config(&devin, &unique_env("SESSIONS_TOKEN", TOKEN))).await;
     let mut error = v2_trigger(KEY, "disk", "Disk full on db2");
     error["payload"]["severity"] = json!("error");
     server.post("/v2/enqueue", &error).await;
     server.post("/v2/enqueue", &v2_action(KEY, "disk", "resolve")).await;
-    let number = number_of(&server, "disk").await;
+    let number = server.number_of("disk").await;
     let session = session_of(&server, number, "postmortem-free-form").await;
     let stored = devin.session(&session).unwrap();
     assert!(stored.prompt().to_lowercase().contains("postmortem"));
@@ -375,12 +362,13 @@ async fn the_responder_reads_sessions_and_the_standin_serves_them_by_contract() 
         );
         DevinResponder::new("devin", &toml::from_str::<DevinConfig>(&text).unwrap()).unwrap()
     };
-    let state = responder(&token_env(), "postmortem").session_state(id).await.unwrap();
+    let state = responder(&unique_env("SESSIONS_TOKEN", TOKEN), "postmortem").session_state(id).await.unwrap();
     assert_eq!((state.agent.as_str(), state.status.as_str(), state.postmortem), ("devin", "running", true));
     assert_eq!(state.pull_requests[0].pr_state.as_deref(), Some("open"));
     assert_eq!(state.structured_output, Some(json!({"summary": "s"})));
-    assert!(!responder(&token_env(), "triage").session_state(id).await.unwrap().postmortem);
-    let missing = responder(&token_env(), "triage").session_state("devin-missing").await.unwrap_err();
+    assert!(!responder(&unique_env("SESSIONS_TOKEN", TOKEN), "triage").session_state(id).await.unwrap().postmortem);
+    let missing =
+        responder(&unique_env("SESSIONS_TOKEN", TOKEN), "triage").session_state("devin-missing").await.unwrap_err();
     assert!(missing.contains("404"), "{missing}");
     let wrong = format!("FIREHOUSE_TEST_SESSIONS_WRONG_{}", std::process::id());
     std::env::set_var(&wrong, "cog_wrong_token_secret");

@@ -9,8 +9,18 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tempfile::TempDir;
+
+/// Sets a new environment variable to `value` and returns its name. The tests of one binary share the process's
+/// environment, so every call gets a name of its own.
+pub fn unique_env(what: &str, value: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("FIREHOUSE_TEST_{what}_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+    std::env::set_var(&name, value);
+    name
+}
 
 /// The integration key every fixture uses.
 pub const KEY: &str = "0123456789abcdef0123456789abcdef";
@@ -124,6 +134,11 @@ impl TestServer {
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// The number of the newest incident with `dedup_key`.
+    pub async fn number_of(&self, dedup_key: &str) -> i64 {
+        self.incidents(&format!("dedup_key={dedup_key}")).await[0]["number"].as_i64().unwrap()
     }
 
     /// All incidents (up to 100), newest first.
