@@ -297,6 +297,12 @@ async fn tickets_without_a_routed_label_are_skipped_and_bad_signatures_refused()
     assert_eq!((status, answer["status"].as_str()), (200, Some("skipped")), "{answer}");
     assert!(answer["reason"].as_str().unwrap().contains("devin-autofix"));
     assert!(server.incidents("").await.is_empty());
+    // Answered 200, so it is in the event log, as ignored.
+    let (status, log) = server.get("/api/v1/events?dedup_key=T-7").await;
+    assert_eq!(status, 200, "{log}");
+    let events = log["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{log}");
+    assert_eq!((events[0]["outcome"].as_str(), events[0]["incident_number"].as_i64()), (Some("ignored"), None));
 
     let (status, answer) = post(&server, "/webhooks/tickets/tracker", &body, &ticket_headers(&body, "wrong")).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("unauthorized")));

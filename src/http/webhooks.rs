@@ -68,12 +68,8 @@ pub async fn tickets(
         }
         Ok(TicketEvent::Ticket(t)) => t,
     };
-    if !source.routes(&ticket.labels) {
-        state.metrics.event("ticket", "skipped");
-        let reason = format!("no routed label (one of: {})", source.labels.join(", "));
-        return Ok((StatusCode::OK, Json(json!({ "status": "skipped", "reason": reason, "ticket": ticket.id })))
-            .into_response());
-    }
+    let routed = source.routes(&ticket.labels);
+    let ticket_id = ticket.id.clone();
     let delivery_id = header_text(&headers, "x-github-delivery")
         .or_else(|| header_text(&headers, "x-gitlab-event-uuid"))
         .or_else(|| header_text(&headers, "x-atlassian-webhook-identifier"))
@@ -82,12 +78,19 @@ pub async fn tickets(
         source: source_name,
         service: source.service.clone(),
         severity: source.severity,
+        routed,
         delivery_id,
         ticket,
         raw: text(body),
         received_at: Millis::now(),
     };
     let outcome = state.ingestor.submit(command).await??;
+    if !routed {
+        state.metrics.event("ticket", "skipped");
+        let reason = format!("no routed label (one of: {})", source.labels.join(", "));
+        return Ok((StatusCode::OK, Json(json!({ "status": "skipped", "reason": reason, "ticket": ticket_id })))
+            .into_response());
+    }
     state.metrics.event("ticket", outcome.transition.as_str());
     let dispatches = match (&outcome.incident, source.wait) {
         (Some((_, number)), Some(wait)) if outcome.transition == Transition::Opened => {

@@ -83,6 +83,8 @@ pub enum Command {
         service: ServiceRef,
         /// The severity its tickets get.
         severity: Severity,
+        /// Whether the ticket carries a label the source routes; an unrouted one is logged, not acted on.
+        routed: bool,
         /// The delivery's id, to apply each delivery once.
         delivery_id: Option<String>,
         /// The ticket.

@@ -19,6 +19,8 @@ pub struct TicketSource<'a> {
     pub service: &'a ServiceRef,
     /// The severity its tickets get.
     pub severity: Severity,
+    /// Whether the ticket carries a label the source routes.
+    pub routed: bool,
 }
 
 /// `false` (and an outcome to answer with) when the delivery was applied before.
@@ -138,6 +140,12 @@ pub async fn apply_ticket<T: IngestTx>(
     if !first_delivery(tx, source.name, delivery_id, at).await? {
         return Ok(duplicate());
     }
+    if !source.routed {
+        // Answered, so kept in the event log; but no label asks for it to be acted on.
+        let transition = Transition::Dropped(DropReason::Ignored);
+        let event_id = tx.insert_event(&ticket_event(source, ticket, transition, None, raw, at)).await?;
+        return Ok(Ok(Outcome { transition, incident: None, event_id }));
+    }
     let (transition, target) = match tx.find_external(Origin::Ticket, source.name, &ticket.id).await? {
         Some(IncidentHead { number, id, status, .. }) => {
             tx.set_labels(number, &ticket.labels).await?;
@@ -181,21 +189,31 @@ pub async fn apply_ticket<T: IngestTx>(
             (Transition::Opened, (id, number))
         }
     };
-    let event_id = tx
-        .insert_event(&NewEvent {
-            at,
-            protocol: Protocol::Ticket,
-            action: &ticket.action,
-            service: &source.service.name,
-            dedup_key: Some(&ticket.id),
-            outcome: transition.as_str(),
-            alert_id: None,
-            incident_number: Some(target.1),
-            summary: Some(&ticket.title),
-            severity: None,
-            raw,
-            held_alert_id: None,
-        })
-        .await?;
+    let event_id = tx.insert_event(&ticket_event(source, ticket, transition, Some(target.1), raw, at)).await?;
     Ok(Ok(Outcome { transition, incident: Some(target), event_id }))
+}
+
+/// A ticket delivery's row in the event log.
+fn ticket_event<'a>(
+    source: TicketSource<'a>,
+    ticket: &'a Ticket,
+    transition: Transition,
+    incident_number: Option<i64>,
+    raw: &'a str,
+    at: Millis,
+) -> NewEvent<'a> {
+    NewEvent {
+        at,
+        protocol: Protocol::Ticket,
+        action: &ticket.action,
+        service: &source.service.name,
+        dedup_key: Some(&ticket.id),
+        outcome: transition.as_str(),
+        alert_id: None,
+        incident_number,
+        summary: Some(&ticket.title),
+        severity: None,
+        raw,
+        held_alert_id: None,
+    }
 }

@@ -401,11 +401,11 @@ pub async fn apply_command<T: IngestTx>(
         Command::Mirror { source, service, delivery_id, event, raw, received_at } => {
             external::apply_mirror(tx, rules, source, service, delivery_id.as_deref(), event, raw, *received_at).await
         }
-        Command::Ticket { source, service, severity, delivery_id, ticket, raw, received_at } => {
+        Command::Ticket { source, service, severity, routed, delivery_id, ticket, raw, received_at } => {
             external::apply_ticket(
                 tx,
                 rules,
-                external::TicketSource { name: source, service, severity: *severity },
+                external::TicketSource { name: source, service, severity: *severity, routed: *routed },
                 delivery_id.as_deref(),
                 ticket,
                 raw,
