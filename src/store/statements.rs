@@ -4,6 +4,8 @@
 //! rusqlite) and PostgreSQL all accept, and only 64-bit integers and text. Row locks are added by
 //! the PostgreSQL backend where it needs them ([`OPEN_ALERT`], the incident lookups).
 
+use crate::domain::{IncidentStatus, Millis};
+
 /// The columns of a held alert, in the order the row readers expect.
 macro_rules! held_columns {
     () => {
@@ -104,6 +106,20 @@ pub(super) const RESOLVE_INCIDENT: &str = "UPDATE incidents SET status = 'resolv
 
 pub(super) const RETRIGGER_INCIDENT: &str =
     "UPDATE incidents SET status = 'triggered', updated_at = $1 WHERE number = $2";
+
+/// The statement that moves an incident to `status` (binds `$1` = when, `$2` = its number).
+pub(super) fn set_incident_status(status: IncidentStatus) -> &'static str {
+    match status {
+        IncidentStatus::Acknowledged => ACKNOWLEDGE_INCIDENT,
+        IncidentStatus::Resolved => RESOLVE_INCIDENT,
+        IncidentStatus::Triggered => RETRIGGER_INCIDENT,
+    }
+}
+
+/// The `resolved_at` an alert moving to `status` at `at` gets.
+pub(super) fn resolved_at(status: IncidentStatus, at: Millis) -> Option<i64> {
+    (status == IncidentStatus::Resolved).then_some(at.0)
+}
 
 pub(super) const INCIDENT_BY_NUMBER: &str = "SELECT number, id, service, status FROM incidents WHERE number = $1";
 

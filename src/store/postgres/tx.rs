@@ -6,7 +6,7 @@ use crate::domain::{ChangeEvent, IncidentStatus, Millis, ServiceRef};
 use crate::store::apply::{
     HeldAlert, IncidentFacts, IncidentHead, IngestTx, NewDispatch, NewEvent, NewIncident, OpenAlert,
 };
-use crate::store::statements::*;
+use crate::store::statements::{self, *};
 use crate::store::{IncidentRef, SilenceRecord, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -192,10 +192,9 @@ impl IngestTx for Tx<'_> {
     }
 
     async fn set_alert_status(&mut self, alert_id: i64, status: IncidentStatus, at: Millis) -> Result<(), StoreError> {
-        let resolved_at = (status == IncidentStatus::Resolved).then_some(at.0);
         sqlx::query(SET_ALERT_STATUS)
             .bind(status.as_str())
-            .bind(resolved_at)
+            .bind(resolved_at(status, at))
             .bind(alert_id)
             .execute(&mut *self.0)
             .await?;
@@ -247,10 +246,9 @@ impl IngestTx for Tx<'_> {
         status: IncidentStatus,
         at: Millis,
     ) -> Result<(), StoreError> {
-        let resolved_at = (status == IncidentStatus::Resolved).then_some(at.0);
         sqlx::query(SET_ALERTS_STATUS)
             .bind(status.as_str())
-            .bind(resolved_at)
+            .bind(resolved_at(status, at))
             .bind(incident_number)
             .execute(&mut *self.0)
             .await?;
@@ -263,12 +261,11 @@ impl IngestTx for Tx<'_> {
         status: IncidentStatus,
         at: Millis,
     ) -> Result<(), StoreError> {
-        let sql = match status {
-            IncidentStatus::Acknowledged => ACKNOWLEDGE_INCIDENT,
-            IncidentStatus::Resolved => RESOLVE_INCIDENT,
-            IncidentStatus::Triggered => RETRIGGER_INCIDENT,
-        };
-        sqlx::query(sql).bind(at.0).bind(incident_number).execute(&mut *self.0).await?;
+        sqlx::query(statements::set_incident_status(status))
+            .bind(at.0)
+            .bind(incident_number)
+            .execute(&mut *self.0)
+            .await?;
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use crate::domain::{ChangeEvent, IncidentStatus, Millis, ServiceRef};
 use crate::store::apply::{
     apply_batch, HeldAlert, IncidentFacts, IncidentHead, IngestTx, NewDispatch, NewEvent, NewIncident, OpenAlert,
 };
-use crate::store::statements::*;
+use crate::store::statements::{self, *};
 use crate::store::{Command, CommandResult, IncidentRef, NewAgentSession, SessionReport, SilenceRecord, StoreError};
 use futures::FutureExt;
 use rusqlite::types::Type;
@@ -179,11 +179,6 @@ fn held(r: &Row<'_>) -> rusqlite::Result<HeldAlert> {
     })
 }
 
-/// `resolved_at` for an alert moving to `status`.
-fn resolved_at(status: IncidentStatus, at: Millis) -> Option<i64> {
-    (status == IncidentStatus::Resolved).then_some(at.0)
-}
-
 impl IngestTx for BatchTx<'_> {
     async fn active_silences(&mut self, since: Millis) -> Result<Vec<SilenceRecord>, StoreError> {
         Ok(self.rows(ACTIVE_SILENCES, [since.0], |r| {
@@ -274,12 +269,7 @@ impl IngestTx for BatchTx<'_> {
         status: IncidentStatus,
         at: Millis,
     ) -> Result<(), StoreError> {
-        let sql = match status {
-            IncidentStatus::Acknowledged => ACKNOWLEDGE_INCIDENT,
-            IncidentStatus::Resolved => RESOLVE_INCIDENT,
-            IncidentStatus::Triggered => RETRIGGER_INCIDENT,
-        };
-        self.execute(sql, (at.0, incident_number))?;
+        self.execute(statements::set_incident_status(status), (at.0, incident_number))?;
         Ok(())
     }
 
