@@ -170,9 +170,7 @@ impl Ready {
         served.map_err(|source| ServeError::Listen { addr: addr.to_string(), source })?;
         // Deliveries in flight finish; undelivered dispatches stay in the outbox for the next start.
         let _ = stop.send(true);
-        if let Some(r) = releaser {
-            let _ = r.await;
-        }
+        let _ = releaser.await;
         // A poll in flight records its report; sessions not polled yet are polled after the next start.
         if let Some(t) = tracker {
             let _ = t.await;
@@ -188,31 +186,32 @@ impl Ready {
 }
 
 /// Every second, opens the incidents of held alerts whose pause is over and resolves flapping
-/// incidents that went quiet — for services configured with a pause or flap detection.
-fn spawn_releaser(state: &AppState, mut stop: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
-    let services: Vec<_> = state
-        .directory
-        .services()
-        .iter()
-        .filter(|s| s.noise.pause.is_some() || s.noise.flapping.is_some())
-        .cloned()
-        .collect();
-    if services.is_empty() {
-        return None;
-    }
-    let ingestor = state.ingestor.clone();
-    Some(tokio::spawn(async move {
+/// incidents that went quiet. Held alerts are looked for whatever the configuration says now: a
+/// service that held an alert and has since lost its pause still opens it when its pause ends.
+fn spawn_releaser(state: &AppState, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let services: Vec<_> = state.directory.services().to_vec();
+    let flapping = services.iter().any(|s| s.noise.flapping.is_some());
+    let (store, ingestor) = (state.store.clone(), state.ingestor.clone());
+    tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stop.changed() => return,
             }
-            let command =
-                crate::store::Command::Release { services: services.clone(), now: crate::domain::Millis::now() };
+            let now = crate::domain::Millis::now();
+            // A cheap read first, so an idle server writes nothing.
+            let held_due = store.held_alerts_due(now).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not look for held alerts");
+                false
+            });
+            if !(held_due || flapping) {
+                continue;
+            }
+            let command = crate::store::Command::Release { services: services.clone(), now };
             if let Err(e) = ingestor.submit(command).await {
                 tracing::warn!(error = %e, "could not release held alerts");
             }
         }
-    }))
+    })
 }

@@ -72,3 +72,29 @@ async fn silences_are_managed_by_the_api() {
     assert_eq!(server.post("/v2/enqueue", &v2_trigger(KEY, "after", "real")).await.0, 202);
     assert_eq!(server.incidents("").await.len(), 1);
 }
+
+/// A held alert opens its incident when its pause ends, even after a restart whose configuration no longer pauses
+/// that service's alerts: the pause it was held for still ends.
+#[tokio::test]
+async fn a_held_alert_opens_after_a_restart_that_dropped_the_pause() {
+    let service = |pause: &str| format!("[[services]]\nname = \"payments\"\nintegration_keys = [\"{KEY}\"]\n{pause}\n");
+    let server = TestServer::with_config(&service("pause_seconds = 1")).await;
+    assert_eq!(server.post("/v2/enqueue", &v2_trigger(KEY, "blip", "disk full")).await.0, 202);
+    assert!(server.incidents("").await.is_empty(), "held during its pause");
+    let dir = server.stop().await;
+
+    let server = TestServer::start_in(dir, Some(&service(""))).await;
+    let mut incidents = Vec::new();
+    for _ in 0..100 {
+        incidents = server.incidents("").await;
+        if !incidents.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(incidents.len(), 1, "the pause ended: its incident opened");
+    assert_eq!(incidents[0]["dedup_key"], "blip");
+    assert_eq!(incidents[0]["title"], "disk full");
+    let timeline = server.timeline(&incidents[0]["id"].as_str().unwrap()).await;
+    assert!(timeline.iter().any(|e| e["action"] == "trigger"), "the held trigger is on its timeline: {timeline:?}");
+}

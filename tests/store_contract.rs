@@ -500,6 +500,28 @@ webhook_url_env = "X"
     assert_eq!(pm.session_id, "devin-7", "the postmortem was stored with its event");
 }
 
+/// A held alert is due once its pause is over, whatever the service's configuration says by then.
+async fn held_alerts_fall_due_when_their_pause_ends(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let s = open(&db).await;
+    assert!(!s.held_alerts_due(Millis(i64::MAX)).await.unwrap(), "nothing is held");
+    let mut held = trigger("k", "blip", "critical");
+    if let Command::Alert { service, .. } = &mut held {
+        let pause = Some(std::time::Duration::from_secs(60));
+        service.noise = Arc::new(firehouse::domain::noise::NoisePolicy { pause, ..Default::default() });
+    }
+    assert_eq!(transitions(&[apply_one(&*s, held).await]), [Transition::Held]);
+    assert!(!s.held_alerts_due(Millis(1_000 + 59_999)).await.unwrap(), "still in its pause");
+    assert!(s.held_alerts_due(Millis(1_000 + 60_000)).await.unwrap(), "its pause is over");
+    // Released under a service that no longer pauses: the incident opens and nothing is held any more.
+    let release = Command::Release { services: vec![service()], now: Millis(61_000) };
+    s.apply(&[release], &rules()).await.unwrap();
+    assert!(!s.held_alerts_due(Millis(i64::MAX)).await.unwrap());
+    let page = s.list_incidents(&query(|_| {})).await.unwrap();
+    assert_eq!(page.incidents.len(), 1, "its incident opened");
+    assert_eq!(page.incidents[0].dedup_key, "blip");
+}
+
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -524,6 +546,7 @@ on_every_backend!(
     concurrent_writers_open_one_incident_per_key,
     agent_sessions_are_followed_until_done,
     session_events_dispatch_once,
+    held_alerts_fall_due_when_their_pause_ends,
 );
 
 /// The ingest writer and the readers are separate connections, so a private in-memory database cannot serve them.

@@ -349,9 +349,17 @@ signature_header = "X-Hub-Signature"
     let ping_headers = vec![
         ("content-type", "application/json".to_owned()),
         ("x-github-event", "ping".to_owned()),
+        ("x-github-delivery", "ping-delivery-1".to_owned()),
         ("x-hub-signature-256", format!("sha256={}", hmac_hex("gh-secret", ping.as_bytes()))),
     ];
-    assert_eq!(post(&server, "/webhooks/tickets/gh", &ping, &ping_headers).await.1["status"], "ignored");
+    for _ in 0..2 {
+        assert_eq!(post(&server, "/webhooks/tickets/gh", &ping, &ping_headers).await.1["status"], "ignored");
+    }
+    // Answered 200, so kept in the event log (once per delivery), as ignored.
+    let (_, log) = server.get("/api/v1/events").await;
+    let pings: Vec<_> = log["events"].as_array().unwrap().iter().filter(|e| e["action"] == "ping").collect();
+    assert_eq!(pings.len(), 1, "{log}");
+    assert_eq!((pings[0]["outcome"].as_str(), pings[0]["protocol"].as_str()), (Some("ignored"), Some("ticket")));
 
     let gl = webhook_fixture("gitlab_issue_hook.json");
     let gl_headers = vec![

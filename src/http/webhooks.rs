@@ -63,6 +63,17 @@ pub async fn tickets(
     let ticket = match source.tracker.parse(&body, event_header.as_deref()) {
         Err(e) => return Err(ApiError::BadRequest(e.message)),
         Ok(TicketEvent::Ignored(reason)) => {
+            // Answered 2xx, so kept in the event log first.
+            let command = Command::IgnoredTicket {
+                source: source_name,
+                service: source.service.clone(),
+                delivery_id: delivery_id(&headers),
+                kind: event_header,
+                reason: reason.clone(),
+                raw: text(body),
+                received_at: Millis::now(),
+            };
+            state.ingestor.submit(command).await??;
             state.metrics.event("ticket", "ignored");
             return Ok((StatusCode::OK, Json(json!({ "status": "ignored", "reason": reason }))).into_response());
         }
@@ -70,16 +81,12 @@ pub async fn tickets(
     };
     let routed = source.routes(&ticket.labels);
     let ticket_id = ticket.id.clone();
-    let delivery_id = header_text(&headers, "x-github-delivery")
-        .or_else(|| header_text(&headers, "x-gitlab-event-uuid"))
-        .or_else(|| header_text(&headers, "x-atlassian-webhook-identifier"))
-        .or_else(|| header_text(&headers, "x-webhook-id"));
     let command = Command::Ticket {
         source: source_name,
         service: source.service.clone(),
         severity: source.severity,
         routed,
-        delivery_id,
+        delivery_id: delivery_id(&headers),
         ticket,
         raw: text(body),
         received_at: Millis::now(),
@@ -100,6 +107,14 @@ pub async fn tickets(
         (None, _) => Vec::new(),
     };
     Ok((StatusCode::ACCEPTED, Json(answer(&outcome, dispatches))).into_response())
+}
+
+/// The delivery id a tracker sends, whichever tracker it is.
+fn delivery_id(headers: &HeaderMap) -> Option<String> {
+    header_text(headers, "x-github-delivery")
+        .or_else(|| header_text(headers, "x-gitlab-event-uuid"))
+        .or_else(|| header_text(headers, "x-atlassian-webhook-identifier"))
+        .or_else(|| header_text(headers, "x-webhook-id"))
 }
 
 /// The answer body: what the delivery did, its incident, and the dispatches (with agent sessions).

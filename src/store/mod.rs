@@ -94,6 +94,24 @@ pub enum Command {
         /// When Firehouse received it.
         received_at: Millis,
     },
+    /// A ticket tracker's delivery Firehouse does not act on (a ping, a comment, …): kept in the event log, since it
+    /// is answered 2xx.
+    IgnoredTicket {
+        /// The configured webhook source.
+        source: String,
+        /// The service its tickets belong to.
+        service: ServiceRef,
+        /// The delivery's id, to keep each delivery once.
+        delivery_id: Option<String>,
+        /// What the tracker called it (its event header, e.g. `ping`), if it said.
+        kind: Option<String>,
+        /// Why it is not acted on.
+        reason: String,
+        /// The body as received.
+        raw: String,
+        /// When Firehouse received it.
+        received_at: Millis,
+    },
     /// Opens the incidents of held alerts whose pause is over, and resolves flapping incidents
     /// that have been quiet for their window. Submitted periodically (and by tests with fixed clocks).
     Release {
@@ -151,6 +169,7 @@ impl Command {
             | Command::Change { received_at, .. }
             | Command::Mirror { received_at, .. }
             | Command::Ticket { received_at, .. }
+            | Command::IgnoredTicket { received_at, .. }
             | Command::Manual { received_at, .. }
             | Command::Note { received_at, .. }
             | Command::AgentSession { received_at, .. } => *received_at,
@@ -253,6 +272,8 @@ pub trait Store: Send + Sync + 'static {
     async fn status_counts(&self) -> Result<Vec<(IncidentStatus, i64)>, StoreError>;
     /// Change events of a service in a time window, oldest first.
     async fn change_events(&self, q: &ChangeQuery) -> Result<Vec<StoredChange>, StoreError>;
+    /// Whether any held alert's pause is over at `now` (a cheap read before a [`Command::Release`]).
+    async fn held_alerts_due(&self, now: Millis) -> Result<bool, StoreError>;
     /// Whether any pending dispatch is due (a cheap read before claiming).
     async fn dispatches_due(&self, now: Millis) -> Result<bool, StoreError>;
     /// Leases up to `limit` due dispatches to `owner` until `lease_until`, counting an attempt on each.

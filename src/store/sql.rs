@@ -88,6 +88,14 @@ macro_rules! sql_backend {
                 change_events(&self.readers, q).await
             }
 
+            async fn held_alerts_due(&self, now: Millis) -> Result<bool, StoreError> {
+                let row = sqlx::query("SELECT 1 FROM held_alerts WHERE opens_at <= $1 LIMIT 1")
+                    .bind(now.0)
+                    .fetch_optional(&self.readers)
+                    .await?;
+                Ok(row.is_some())
+            }
+
             async fn dispatches_due(&self, now: Millis) -> Result<bool, StoreError> {
                 let row = sqlx::query(
                     "SELECT 1 FROM dispatches WHERE status = 'pending' AND next_attempt_at <= $1 \

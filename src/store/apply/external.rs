@@ -194,6 +194,50 @@ pub async fn apply_ticket<T: IngestTx>(
 }
 
 /// A ticket delivery's row in the event log.
+/// A tracker's delivery that is not acted on.
+pub struct IgnoredDelivery<'a> {
+    /// The configured webhook source.
+    pub source: &'a str,
+    /// The service its tickets belong to.
+    pub service: &'a ServiceRef,
+    /// The delivery's id, if the tracker sent one.
+    pub delivery_id: Option<&'a str>,
+    /// What the tracker called it.
+    pub kind: &'a Option<String>,
+    /// Why it is not acted on.
+    pub reason: &'a str,
+}
+
+/// Keeps an ignored delivery in the event log (once per delivery id), touching no incident.
+pub async fn apply_ignored_ticket<T: IngestTx>(
+    tx: &mut T,
+    delivery: &IgnoredDelivery<'_>,
+    raw: &str,
+    at: Millis,
+) -> Result<CommandResult, StoreError> {
+    if !first_delivery(tx, delivery.source, delivery.delivery_id, at).await? {
+        return Ok(duplicate());
+    }
+    let transition = Transition::Dropped(DropReason::Ignored);
+    let event_id = tx
+        .insert_event(&NewEvent {
+            at,
+            protocol: Protocol::Ticket,
+            action: delivery.kind.as_deref().unwrap_or("unknown"),
+            service: &delivery.service.name,
+            dedup_key: None,
+            outcome: transition.as_str(),
+            alert_id: None,
+            incident_number: None,
+            summary: Some(delivery.reason),
+            severity: None,
+            raw,
+            held_alert_id: None,
+        })
+        .await?;
+    Ok(Ok(Outcome { transition, incident: None, event_id }))
+}
+
 fn ticket_event<'a>(
     source: TicketSource<'a>,
     ticket: &'a Ticket,

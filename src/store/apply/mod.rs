@@ -401,6 +401,11 @@ pub async fn apply_command<T: IngestTx>(
         Command::Mirror { source, service, delivery_id, event, raw, received_at } => {
             external::apply_mirror(tx, rules, source, service, delivery_id.as_deref(), event, raw, *received_at).await
         }
+        Command::IgnoredTicket { source, service, delivery_id, kind, reason, raw, received_at } => {
+            let delivery =
+                external::IgnoredDelivery { source, service, delivery_id: delivery_id.as_deref(), kind, reason };
+            external::apply_ignored_ticket(tx, &delivery, raw, *received_at).await
+        }
         Command::Ticket { source, service, severity, routed, delivery_id, ticket, raw, received_at } => {
             external::apply_ticket(
                 tx,
