@@ -223,7 +223,8 @@ pub(super) async fn open_alert<T: IngestTx>(
     let group_key = noise.group_key(&f);
     let existing = match noise.flapping {
         Some(_) => {
-            tx.flapping_incident(&alert.integration_key, &alert.dedup_key).await?.map(|h| (h, Transition::Appended))
+            let found = tx.flapping_incident(&service.name, &alert.integration_key, &alert.dedup_key).await?;
+            found.map(|h| (h, Transition::Appended))
         }
         None => None,
     };

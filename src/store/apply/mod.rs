@@ -284,9 +284,10 @@ pub trait IngestTx {
         group_key: &str,
         since: Millis,
     ) -> Result<Option<IncidentHead>, StoreError>;
-    /// The open, flapping incident an alert of this key pair belongs to.
+    /// The open, flapping incident of `service` an alert of this key pair belongs to.
     async fn flapping_incident(
         &mut self,
+        service: &str,
         integration_key: &str,
         dedup_key: &str,
     ) -> Result<Option<IncidentHead>, StoreError>;

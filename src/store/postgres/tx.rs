@@ -158,11 +158,16 @@ impl IngestTx for Tx<'_> {
 
     async fn flapping_incident(
         &mut self,
+        service: &str,
         integration_key: &str,
         dedup_key: &str,
     ) -> Result<Option<IncidentHead>, StoreError> {
-        let row =
-            sqlx::query(FLAPPING_INCIDENT).bind(integration_key).bind(dedup_key).fetch_optional(&mut *self.0).await?;
+        let row = sqlx::query(FLAPPING_INCIDENT)
+            .bind(service)
+            .bind(integration_key)
+            .bind(dedup_key)
+            .fetch_optional(&mut *self.0)
+            .await?;
         Ok(row.as_ref().map(head_from_row).transpose()?)
     }
 

@@ -372,10 +372,11 @@ impl IngestTx for BatchTx<'_> {
 
     async fn flapping_incident(
         &mut self,
+        service: &str,
         integration_key: &str,
         dedup_key: &str,
     ) -> Result<Option<IncidentHead>, StoreError> {
-        Ok(self.row(FLAPPING_INCIDENT, (integration_key, dedup_key), head)?)
+        Ok(self.row(FLAPPING_INCIDENT, (service, integration_key, dedup_key), head)?)
     }
 
     async fn resolved_since(
