@@ -193,7 +193,6 @@ pub async fn apply_ticket<T: IngestTx>(
     Ok(Ok(Outcome { transition, incident: Some(target), event_id }))
 }
 
-/// A ticket delivery's row in the event log.
 /// A tracker's delivery that is not acted on.
 pub struct IgnoredDelivery<'a> {
     /// The configured webhook source.
@@ -203,7 +202,7 @@ pub struct IgnoredDelivery<'a> {
     /// The delivery's id, if the tracker sent one.
     pub delivery_id: Option<&'a str>,
     /// What the tracker called it.
-    pub kind: &'a Option<String>,
+    pub kind: Option<&'a str>,
     /// Why it is not acted on.
     pub reason: &'a str,
 }
@@ -223,7 +222,7 @@ pub async fn apply_ignored_ticket<T: IngestTx>(
         .insert_event(&NewEvent {
             at,
             protocol: Protocol::Ticket,
-            action: delivery.kind.as_deref().unwrap_or("unknown"),
+            action: delivery.kind.unwrap_or("unknown"),
             service: &delivery.service.name,
             dedup_key: None,
             outcome: transition.as_str(),
@@ -238,6 +237,7 @@ pub async fn apply_ignored_ticket<T: IngestTx>(
     Ok(Ok(Outcome { transition, incident: None, event_id }))
 }
 
+/// A ticket delivery's row in the event log.
 fn ticket_event<'a>(
     source: TicketSource<'a>,
     ticket: &'a Ticket,

@@ -403,8 +403,8 @@ pub async fn apply_command<T: IngestTx>(
             external::apply_mirror(tx, rules, source, service, delivery_id.as_deref(), event, raw, *received_at).await
         }
         Command::IgnoredTicket { source, service, delivery_id, kind, reason, raw, received_at } => {
-            let delivery =
-                external::IgnoredDelivery { source, service, delivery_id: delivery_id.as_deref(), kind, reason };
+            let (delivery_id, kind) = (delivery_id.as_deref(), kind.as_deref());
+            let delivery = external::IgnoredDelivery { source, service, delivery_id, kind, reason };
             external::apply_ignored_ticket(tx, &delivery, raw, *received_at).await
         }
         Command::Ticket { source, service, severity, routed, delivery_id, ticket, raw, received_at } => {
