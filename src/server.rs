@@ -149,6 +149,7 @@ impl Ready {
         let worker = self.worker.map(|w| w.spawn(self.state.dispatched.clone(), stopped.clone()));
         let tracker = self.tracker.map(|t| t.spawn(stopped.clone()));
         let releaser = spawn_releaser(&self.state, stopped);
+        let store = self.state.store.clone();
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = match self.tls {
             None => axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await,
@@ -181,6 +182,9 @@ impl Ready {
         }
         // Every handle to the writer is gone now (router, releaser, tracker and worker): the writer drains and ends.
         let _ = self.writer.await;
+        if let Err(e) = store.close().await {
+            tracing::warn!(error = %e, "could not fold the WAL into the database file at shutdown; keep its -wal file with it");
+        }
         Ok(())
     }
 }

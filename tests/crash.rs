@@ -1,4 +1,5 @@
-//! SIGKILL during a load: after a restart every acknowledged event and incident is intact.
+//! SIGKILL during a load: after a restart every acknowledged event and incident is intact. SIGTERM:
+//! the database file alone holds everything.
 
 mod common;
 
@@ -78,5 +79,28 @@ async fn kill_9_under_load_loses_no_acknowledged_event() {
             assert_eq!(inc["status"], expected, "{dedup}");
         }
     }
+    server.stop().await;
+}
+
+/// After a clean stop the WAL has been folded into the database file, so a copy of that one file (what an operator
+/// backs up, or moves to another machine) holds every answered event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_leaves_the_whole_database_in_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = BinaryServer::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    for i in 0..50 {
+        let body = v2_trigger("stop-key", &format!("alert-{i}"), "disk full");
+        let r = client.post(format!("{}/v2/enqueue", server.base)).json(&body).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+    }
+    assert!(server.terminate().success());
+    let wal = dir.path().join("firehouse.db-wal");
+    assert!(std::fs::metadata(&wal).map_or(true, |m| m.len() == 0), "the WAL was emptied into the database file");
+
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join("firehouse.db"), copy.path().join("firehouse.db")).unwrap();
+    let server = TestServer::start_in(copy, None).await;
+    assert_eq!(server.incident_total().await, 50, "the copied file alone holds every answered event");
     server.stop().await;
 }

@@ -260,6 +260,9 @@ pub trait Store: Send + Sync + 'static {
     /// The rules decide which dispatches each transition and session event writes to the outbox, in the same
     /// transaction.
     async fn apply(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError>;
+    /// Called once at shutdown, after the last write: leaves every commit in the database proper (for SQLite, the
+    /// main file, so a copy of it alone is complete) and closes the connections.
+    async fn close(&self) -> Result<(), StoreError>;
     /// Makes sure configured services exist (and updates their settings).
     async fn sync_services(&self, services: &[ServiceRef]) -> Result<(), StoreError>;
     /// Incidents, newest first, filtered and paged.

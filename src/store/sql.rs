@@ -50,6 +50,13 @@ macro_rules! sql_backend {
                 self.apply_batch(batch, rules).await
             }
 
+            async fn close(&self) -> Result<(), StoreError> {
+                let finished = self.finish().await;
+                self.writer.close().await;
+                self.readers.close().await;
+                finished
+            }
+
             async fn sync_services(&self, services: &[ServiceRef]) -> Result<(), StoreError> {
                 let mut tx = self.writer.begin_with($begin).await?;
                 let now = Millis::now();

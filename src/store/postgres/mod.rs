@@ -70,6 +70,11 @@ async fn lock_alert_keys(conn: &mut PgConnection, batch: &[Command]) -> Result<(
 }
 
 impl PgStore {
+    /// Nothing to finish: a commit is in the database once it returns.
+    async fn finish(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Connects to `url` (`postgres://…`) and migrates the schema. Concurrent instances starting
     /// together are safe: sqlx serialises migrations with an advisory lock.
     pub async fn open(url: &str) -> Result<Self, StoreError> {

@@ -70,6 +70,23 @@ impl BatchWriter {
         Ok(BatchWriter { conn: Arc::new(Mutex::new(conn)), _checkpointer: stop })
     }
 
+    /// Copies every commit into the database file and truncates the WAL (at shutdown: the file alone is then the whole
+    /// database). Waits for readers to finish, as TRUNCATE does.
+    pub(crate) async fn checkpoint(&self) -> Result<(), StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            let (busy, _, _): (i64, i64, i64) =
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            if busy != 0 {
+                return Err(StoreError::Contended("the final checkpoint found the database busy"));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Crashed(e.to_string()))?
+    }
+
     /// Applies `batch` as one transaction on a blocking thread; returns once it is committed.
     pub(crate) async fn apply(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError> {
         let conn = self.conn.clone();

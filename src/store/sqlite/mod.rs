@@ -38,6 +38,11 @@ impl SqliteStore {
         self.batches.apply(batch, rules).await
     }
 
+    /// Copies every commit from the WAL into the database file and empties the WAL.
+    async fn finish(&self) -> Result<(), StoreError> {
+        self.batches.checkpoint().await
+    }
+
     /// Opens (creating if needed) and migrates the database at `url` (`sqlite://path`).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
