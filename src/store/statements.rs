@@ -169,7 +169,12 @@ pub(super) fn labels_from(stored: Option<String>) -> Vec<String> {
 
 /// Labels to store: NULL for none.
 pub(super) fn labels_to(labels: &[String]) -> Option<String> {
-    (!labels.is_empty()).then(|| serde_json::to_string(labels).expect("labels serialize"))
+    (!labels.is_empty()).then(|| json_text(labels))
+}
+
+/// A JSON column's text. The values stored this way (lists of strings, links, pull requests) always serialize.
+pub(super) fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("a stored JSON column serializes")
 }
 
 #[cfg(test)]

@@ -237,11 +237,7 @@ impl IngestTx for Tx<'_> {
     }
 
     async fn set_labels(&mut self, incident_number: i64, labels: &[String]) -> Result<(), StoreError> {
-        sqlx::query(SET_LABELS)
-            .bind(serde_json::to_string(labels).expect("labels serialize"))
-            .bind(incident_number)
-            .execute(&mut *self.0)
-            .await?;
+        sqlx::query(SET_LABELS).bind(labels_to(labels)).bind(incident_number).execute(&mut *self.0).await?;
         Ok(())
     }
 
@@ -345,7 +341,7 @@ impl IngestTx for Tx<'_> {
         raw: &str,
         at: Millis,
     ) -> Result<i64, StoreError> {
-        let links = serde_json::to_string(&event.links).expect("links serialize");
+        let links = json_text(&event.links);
         let details = event.custom_details.as_ref().map(|d| d.to_string());
         let row = sqlx::query(INSERT_CHANGE)
             .bind(service)
@@ -388,7 +384,7 @@ impl IngestTx for Tx<'_> {
             Some(p) => {
                 sqlx::query(UPDATE_POLLED_SESSION)
                     .bind(&p.status)
-                    .bind(serde_json::to_string(&p.pull_requests).expect("pull requests serialize"))
+                    .bind(json_text(&p.pull_requests))
                     .bind(p.structured_output.as_ref().map(|o| o.to_string()))
                     .bind(r.next_poll_at.0)
                     .bind(i64::from(r.done))

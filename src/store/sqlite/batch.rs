@@ -437,7 +437,7 @@ impl IngestTx for BatchTx<'_> {
     }
 
     async fn set_labels(&mut self, incident_number: i64, labels: &[String]) -> Result<(), StoreError> {
-        self.execute(SET_LABELS, (serde_json::to_string(labels).expect("labels serialize"), incident_number))?;
+        self.execute(SET_LABELS, (labels_to(labels), incident_number))?;
         Ok(())
     }
 
@@ -448,7 +448,7 @@ impl IngestTx for BatchTx<'_> {
         raw: &str,
         at: Millis,
     ) -> Result<i64, StoreError> {
-        let links = serde_json::to_string(&event.links).expect("links serialize");
+        let links = json_text(&event.links);
         let details = event.custom_details.as_ref().map(|d| d.to_string());
         let occurred_at = event.timestamp.unwrap_or(at).0;
         let params = (service, at.0, occurred_at, &event.summary, &event.source, details, links, raw);
@@ -474,7 +474,7 @@ impl IngestTx for BatchTx<'_> {
             Some(p) => {
                 let params = rusqlite::params![
                     p.status,
-                    serde_json::to_string(&p.pull_requests).expect("pull requests serialize"),
+                    json_text(&p.pull_requests),
                     p.structured_output.as_ref().map(|o| o.to_string()),
                     r.next_poll_at.0,
                     done,
