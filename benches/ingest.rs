@@ -131,8 +131,13 @@ struct Stored {
     incidents: u64,
     /// Bytes of the SQLite file with its WAL and shared-memory files; `None` for a server database.
     database_bytes: Option<u64>,
-    /// `firehouse_ingest_batch_size`: commands per committed batch (warm-up included).
+    /// Events per commit they were answered after (warm-up included): `firehouse_inbox_batch_size` where events go
+    /// through the inbox (SQLite), else `firehouse_ingest_batch_size`.
     batches: Option<probe::HistogramSummary>,
+    /// `firehouse_ingest_batch_size` where events go through the inbox: events per transaction that applied them.
+    applied_batches: Option<probe::HistogramSummary>,
+    /// From the end of the load until the first read answered: reads wait until every answered event is applied.
+    settled_after: Duration,
     /// `firehouse_http_request_duration_seconds` of `POST /v2/enqueue`: time spent inside the server.
     server_latency: Option<probe::HistogramSummary>,
 }
@@ -147,9 +152,10 @@ async fn measure(target: &Target, measured: Duration) -> anyhow::Result<Row> {
     let watcher = tokio::spawn(process::watch(server.pid(), plan));
     let load = load::run(server.addr(), plan).await;
     let usage = watcher.await.context("the usage watcher panicked")??;
+    let load_ended = std::time::Instant::now();
     let stored = match &target.kind {
         TargetKind::Bare => None,
-        TargetKind::Firehouse { .. } => Some(read_stored(server.addr()).await?),
+        TargetKind::Firehouse { .. } => Some(read_stored(server.addr(), load_ended).await?),
     };
     let memory = server.memory()?;
     server.stop()?;
@@ -160,13 +166,18 @@ async fn measure(target: &Target, measured: Duration) -> anyhow::Result<Row> {
 }
 
 /// Asks a running Firehouse how many incidents it holds and how its batches went.
-async fn read_stored(addr: std::net::SocketAddr) -> anyhow::Result<Stored> {
+async fn read_stored(addr: std::net::SocketAddr, load_ended: std::time::Instant) -> anyhow::Result<Stored> {
     let incidents = probe::incident_total(addr).await?;
+    let settled_after = load_ended.elapsed();
     let metrics = probe::metrics(addr).await?;
+    let applied = probe::HistogramSummary::parse(&metrics, "firehouse_ingest_batch_size", "");
+    let answered = probe::HistogramSummary::parse(&metrics, "firehouse_inbox_batch_size", "").filter(|b| b.count > 0.0);
     Ok(Stored {
         incidents,
         database_bytes: None,
-        batches: probe::HistogramSummary::parse(&metrics, "firehouse_ingest_batch_size", ""),
+        batches: answered.or(applied),
+        applied_batches: answered.and(applied),
+        settled_after,
         server_latency: probe::HistogramSummary::parse(
             &metrics,
             "firehouse_http_request_duration_seconds",
@@ -853,7 +864,8 @@ mod report {
             out,
             "- Rows: `bare` is a minimal axum handler (reads the body, answers a fixed 202) in its own process; \
              `firehouse-*` is the release `firehouse serve` (open mode, `FIREHOUSE_LOG=warn`), answering each event \
-             only after its durable commit.\n"
+             only after its durable commit (SQLite: the inbox commit, applied behind it; PostgreSQL: the commit that \
+             applied it).\n"
         );
     }
 
@@ -928,9 +940,11 @@ mod report {
         }
         let _ = writeln!(
             out,
-            "\nBatches and time in server come from Firehouse's `/metrics` (`firehouse_ingest_batch_size`, \
-             `firehouse_http_request_duration_seconds` of `/v2/enqueue`) and include the warm-up. CPU and RSS are the \
-             server process's own: a database server's (PostgreSQL) are not in them.\n"
+            "\nBatches are the commits events are answered after: inbox commits for SQLite \
+             (`firehouse_inbox_batch_size`), applying transactions for PostgreSQL (`firehouse_ingest_batch_size`). \
+             They and the time in server (`firehouse_http_request_duration_seconds` of `/v2/enqueue`) come from \
+             Firehouse's `/metrics` and include the warm-up. CPU and RSS are the server process's own: a database \
+             server's (PostgreSQL) are not in them.\n"
         );
     }
 
@@ -949,6 +963,15 @@ mod report {
                 stored.incidents,
                 row.load.new_keys_total,
                 stored.database_bytes.map_or("n/a".to_owned(), |b| format!("{:.1} MB", b as f64 / 1e6)),
+            );
+            let applied = stored.applied_batches.map_or(String::new(), |b| {
+                format!(" (applied in {:.0} transactions of {:.1} events on average)", b.count, b.mean())
+            });
+            let _ = writeln!(
+                out,
+                "- Every answered event was applied{applied} {:.0} ms after the load ended (the first read after the \
+                 load waits for that).",
+                stored.settled_after.as_secs_f64() * 1000.0
             );
             let _ = writeln!(
                 out,

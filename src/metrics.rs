@@ -46,6 +46,10 @@ pub struct Metrics {
     pub incidents: Family<StatusLabels, Gauge>,
     /// Commands per committed batch.
     pub batch_size: Histogram,
+    /// Events per inbox commit (the commit they are answered after).
+    pub accept_batch_size: Histogram,
+    /// Accepted events not applied yet.
+    pub inbox_backlog: Gauge,
 }
 
 impl Default for Metrics {
@@ -68,7 +72,15 @@ impl Metrics {
         registry.register("incidents", "Incidents by status", incidents.clone());
         let batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]);
         registry.register("ingest_batch_size", "Commands per committed write batch", batch_size.clone());
-        Metrics { registry, events, requests, incidents, batch_size }
+        let accept_batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]);
+        registry.register(
+            "inbox_batch_size",
+            "Events per inbox commit (events are answered after it)",
+            accept_batch_size.clone(),
+        );
+        let inbox_backlog = Gauge::default();
+        registry.register("inbox_backlog", "Accepted events not applied yet", inbox_backlog.clone());
+        Metrics { registry, events, requests, incidents, batch_size, accept_batch_size, inbox_backlog }
     }
 
     /// Counts one event.

@@ -7,6 +7,7 @@ use crate::dispatch::Responders;
 use crate::http::{router, AppState};
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
+use crate::store::sqlite::inbox::Inbox;
 use crate::store::{self, StoreError};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -109,7 +110,13 @@ impl Ready {
         let metrics = Arc::new(Metrics::new());
         let rules = Arc::new(settings.config.rules());
         let dispatched = Arc::new(tokio::sync::Notify::new());
-        let (ingestor, writer) = Ingestor::start(store.clone(), rules.clone(), dispatched.clone(), metrics.clone());
+        let directory = Arc::new(directory);
+        let inbox = match store.inbox() {
+            Some(path) => Some((Inbox::open(&path)?, directory.clone())),
+            None => None,
+        };
+        let (ingestor, writer) =
+            Ingestor::start(store.clone(), rules.clone(), dispatched.clone(), metrics.clone(), inbox).await?;
         let worker =
             dispatch.worker.then(|| Worker::new(store.clone(), ingestor.clone(), responders.clone(), worker_settings));
         // Sessions are followed wherever dispatches are delivered.
@@ -122,7 +129,7 @@ impl Ready {
         let state = AppState {
             ingestor,
             store,
-            directory: Arc::new(directory),
+            directory,
             metrics,
             rate_limits: Default::default(),
             mcp: Arc::new(settings.config.mcp.clone()),
@@ -180,7 +187,8 @@ impl Ready {
         if let Some(w) = worker {
             let _ = w.await;
         }
-        // Every handle to the writer is gone now (router, releaser, tracker and worker): the writer drains and ends.
+        // Every handle to the writer is gone now (router, releaser, tracker and worker): the writer applies what is
+        // left in the inbox and ends.
         let _ = self.writer.await;
         if let Err(e) = store.close().await {
             tracing::warn!(error = %e, "could not fold the WAL into the database file at shutdown; keep its -wal file with it");

@@ -67,7 +67,8 @@ impl Server {
         let metrics = Arc::new(Metrics::new());
         let rules = Arc::new(config.rules());
         let dispatched = Arc::new(tokio::sync::Notify::new());
-        let (ingestor, _writer) = Ingestor::start(store.clone(), rules.clone(), dispatched.clone(), metrics.clone());
+        let (ingestor, _writer) =
+            Ingestor::start(store.clone(), rules.clone(), dispatched.clone(), metrics.clone(), None).await.unwrap();
         let state = AppState {
             ingestor,
             store: store.clone(),

@@ -1,4 +1,4 @@
-//! PagerDuty's Events API paths and the unified path: parse, resolve the key, commit, answer.
+//! PagerDuty's Events API paths and the unified path: parse, resolve the key, commit durably, answer.
 
 use super::error::IntakeError;
 use super::AppState;
@@ -70,8 +70,7 @@ pub async fn change_enqueue(State(state): State<AppState>, body: Body) -> Respon
         let service = state.directory.resolve(&change.integration_key).ok_or_else(|| unknown_key("routing_key"))?;
         let command =
             Command::Change { service, event: change.event, raw: into_text(bytes), received_at: Millis::now() };
-        state.ingestor.submit(command).await?.map_err(|_| IntakeError::NotStored)?;
-        state.metrics.event(Protocol::Change.as_str(), "stored");
+        state.ingestor.accept(command).await?;
         Ok((StatusCode::ACCEPTED, Json(response::change_success())).into_response())
     }
     .await;
@@ -101,8 +100,7 @@ async fn accept_alert(
         raw: into_text(bytes),
         received_at: Millis::now(),
     };
-    let outcome = state.ingestor.submit(command).await?.map_err(|_| IntakeError::NotStored)?;
-    state.metrics.event(protocol.as_str(), outcome.transition.as_str());
+    state.ingestor.accept(command).await?;
     Ok(match protocol {
         Protocol::V1 => (StatusCode::OK, Json(response::v1_success(dedup_key.as_str()))).into_response(),
         _ => (StatusCode::ACCEPTED, Json(response::v2_success(dedup_key.as_str()))).into_response(),
@@ -113,7 +111,7 @@ fn unknown_key(field: &str) -> IntakeError {
     IntakeError::Invalid(vec![format!("{field} is not a known integration key")])
 }
 
-/// Counts refusals; successes were counted with their outcome.
+/// Counts refusals; accepted events are counted by what they did once applied.
 fn finish(state: &AppState, protocol: Protocol, result: Result<Response, IntakeError>) -> Response {
     match result {
         Ok(r) => r,

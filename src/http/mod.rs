@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod postmortems;
 pub mod rate_limit;
+pub mod settle;
 pub mod silences;
 pub mod ui;
 pub mod webhooks;
@@ -66,7 +67,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events", get(catalog::events))
         .route("/api/v1/silences", get(silences::list).post(silences::create))
         .route("/api/v1/silences/{id}", axum::routing::delete(silences::expire))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), settle::settle))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
+    let mcp = Router::new()
+        .nest_service("/mcp", crate::mcp::service(state.clone(), (*state.mcp).clone()))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), settle::settle));
     Router::new()
         .route("/v2/enqueue", post(intake::v2_enqueue))
         .route("/v2/change/enqueue", post(intake::change_enqueue))
@@ -77,8 +82,12 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .route("/healthz", get(health::healthz))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
-        .route("/metrics", get(metrics::scrape))
-        .nest_service("/mcp", crate::mcp::service(state.clone(), (*state.mcp).clone()))
+        .route(
+            "/metrics",
+            get(metrics::scrape)
+                .route_layer(axum::middleware::from_fn_with_state(state.clone(), settle::settle_scrape)),
+        )
+        .merge(mcp)
         .merge(ui::routes())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track_latency))

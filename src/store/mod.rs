@@ -244,6 +244,9 @@ pub enum StoreError {
     /// Stored data that does not parse (a bug or a foreign write).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// Another Firehouse server is serving this SQLite database.
+    #[error("the database is in use: another Firehouse server is serving {0}")]
+    InUse(String),
     /// The database URL names no supported backend.
     #[error("unsupported database URL (expected sqlite:// or postgres://)")]
     UnsupportedUrl,
@@ -260,6 +263,19 @@ pub trait Store: Send + Sync + 'static {
     /// The rules decide which dispatches each transition and session event writes to the outbox, in the same
     /// transaction.
     async fn apply(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError>;
+    /// Where this database's inbox lives (see [`sqlite::inbox`]); `None` when events are applied before they are
+    /// answered (PostgreSQL, whose instances share the database).
+    fn inbox(&self) -> Option<std::path::PathBuf>;
+    /// [`Store::apply`] for commands read from the inbox: the same transaction records `through` as the last inbox
+    /// entry applied, so each entry is applied exactly once whatever crashes.
+    async fn apply_inbox(
+        &self,
+        batch: &[Command],
+        rules: &RuleSet,
+        through: i64,
+    ) -> Result<Vec<CommandResult>, StoreError>;
+    /// The last inbox entry applied (0: none yet).
+    async fn inbox_applied_through(&self) -> Result<i64, StoreError>;
     /// Called once at shutdown, after the last write: leaves every commit in the database proper (for SQLite, the
     /// main file, so a copy of it alone is complete) and closes the connections.
     async fn close(&self) -> Result<(), StoreError>;

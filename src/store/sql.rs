@@ -7,7 +7,8 @@
 //! query under trait bounds, while the statements themselves are identical.
 
 /// Implements [`Store`](super::Store) for `$store` (a writer pool and a reader pool over `$db`).
-/// The backend defines `$store` itself and its `apply_batch` (how an ingest batch is written).
+/// The backend defines `$store` itself, its `apply_batch` (how an ingest batch is written) and its inbox methods
+/// (`inbox_file`, `apply_inbox_batch`, `applied_through`).
 ///
 /// - `$begin`: the statement that opens a write transaction;
 /// - `$skip_locked`: appended to the claim's row selection (`FOR UPDATE SKIP LOCKED` where supported).
@@ -48,6 +49,23 @@ macro_rules! sql_backend {
         impl Store for $store {
             async fn apply(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError> {
                 self.apply_batch(batch, rules).await
+            }
+
+            async fn apply_inbox(
+                &self,
+                batch: &[Command],
+                rules: &RuleSet,
+                through: i64,
+            ) -> Result<Vec<CommandResult>, StoreError> {
+                self.apply_inbox_batch(batch, rules, through).await
+            }
+
+            fn inbox(&self) -> Option<std::path::PathBuf> {
+                self.inbox_file()
+            }
+
+            async fn inbox_applied_through(&self) -> Result<i64, StoreError> {
+                self.applied_through().await
             }
 
             async fn close(&self) -> Result<(), StoreError> {

@@ -75,6 +75,19 @@ impl PgStore {
         Ok(())
     }
 
+    /// Several instances share a PostgreSQL database, so each answers an event only once it is applied: no inbox.
+    fn inbox_file(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    async fn apply_inbox_batch(&self, _: &[Command], _: &RuleSet, _: i64) -> Result<Vec<CommandResult>, StoreError> {
+        Err(StoreError::Unsupported("PostgreSQL takes events without an inbox"))
+    }
+
+    async fn applied_through(&self) -> Result<i64, StoreError> {
+        Ok(0)
+    }
+
     /// Connects to `url` (`postgres://…`) and migrates the schema. Concurrent instances starting
     /// together are safe: sqlx serialises migrations with an advisory lock.
     pub async fn open(url: &str) -> Result<Self, StoreError> {

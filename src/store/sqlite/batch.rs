@@ -31,7 +31,7 @@ const COMMIT_CHECKPOINT_PAGES: u32 = 4_000;
 /// How large the WAL file may stay once checkpointed.
 const WAL_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 /// The ingest connection's page cache (KiB): the hot index pages of a busy database stay in memory.
-const CACHE_KIB: u32 = 32 * 1024;
+const CACHE_KIB: u32 = 16 * 1024;
 
 /// The connection ingest batches are written through.
 pub(crate) struct BatchWriter {
@@ -87,8 +87,14 @@ impl BatchWriter {
         .map_err(|e| StoreError::Crashed(e.to_string()))?
     }
 
-    /// Applies `batch` as one transaction on a blocking thread; returns once it is committed.
-    pub(crate) async fn apply(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError> {
+    /// Applies `batch` as one transaction on a blocking thread; returns once it is committed. `through`, when given,
+    /// is recorded in the same transaction as the last inbox entry applied.
+    pub(crate) async fn apply(
+        &self,
+        batch: &[Command],
+        rules: &RuleSet,
+        through: Option<i64>,
+    ) -> Result<Vec<CommandResult>, StoreError> {
         let conn = self.conn.clone();
         let (batch, rules) = (batch.to_vec(), rules.clone());
         tokio::task::spawn_blocking(move || {
@@ -98,6 +104,9 @@ impl BatchWriter {
             let results = apply_batch(&mut BatchTx(&tx), &batch, &rules)
                 .now_or_never()
                 .expect("the SQLite primitives never wait")?;
+            if let Some(seq) = through {
+                tx.prepare_cached(RECORD_APPLIED_THROUGH)?.execute([seq])?;
+            }
             tx.commit()?;
             Ok(results)
         })
@@ -105,6 +114,9 @@ impl BatchWriter {
         .map_err(|e| StoreError::Crashed(e.to_string()))?
     }
 }
+
+/// Records the last inbox entry applied (migration `0009_inbox`).
+const RECORD_APPLIED_THROUGH: &str = "UPDATE inbox_progress SET applied_through = ?1 WHERE id = 1";
 
 /// Copies committed WAL pages into the database file off the ingest path, until `stopped` disconnects. PASSIVE never
 /// blocks a writer or a reader; a busy round is simply retried at the next tick.

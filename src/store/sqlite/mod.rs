@@ -7,6 +7,7 @@
 //! is taken once per batch, never per request.
 
 mod batch;
+pub mod inbox;
 
 use super::sql::sql_backend;
 use batch::BatchWriter;
@@ -31,11 +32,32 @@ pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
     batches: BatchWriter,
+    /// The database file.
+    file: std::path::PathBuf,
 }
 
 impl SqliteStore {
     async fn apply_batch(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError> {
-        self.batches.apply(batch, rules).await
+        self.batches.apply(batch, rules, None).await
+    }
+
+    async fn apply_inbox_batch(
+        &self,
+        batch: &[Command],
+        rules: &RuleSet,
+        through: i64,
+    ) -> Result<Vec<CommandResult>, StoreError> {
+        self.batches.apply(batch, rules, Some(through)).await
+    }
+
+    fn inbox_file(&self) -> Option<std::path::PathBuf> {
+        Some(inbox::Inbox::path_for(&self.file))
+    }
+
+    async fn applied_through(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT applied_through FROM inbox_progress WHERE id = 1")
+            .fetch_one(&self.writer)
+            .await?)
     }
 
     /// Copies every commit from the WAL into the database file and empties the WAL.
@@ -75,7 +97,8 @@ impl SqliteStore {
             .min_connections(1)
             .connect_with(options.clone().read_only(true))
             .await?;
-        let batches = BatchWriter::open(std::path::Path::new(&file))?;
-        Ok(SqliteStore { writer, readers, batches })
+        let file = std::path::PathBuf::from(file);
+        let batches = BatchWriter::open(&file)?;
+        Ok(SqliteStore { writer, readers, batches, file })
     }
 }

@@ -1,0 +1,89 @@
+//! The answered write with an inbox: events queue here; one task commits whatever has queued up to the inbox file as
+//! one transaction, numbers the entries in commit order, and answers every sender after the commit.
+
+use super::{replay, Handoff, IngestError};
+use crate::metrics::Metrics;
+use crate::store::sqlite::inbox::{Inbox, InboxEntry};
+use crate::store::{Command, StoreError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// The most events one inbox commit takes.
+const MAX_ACCEPT_BATCH: usize = 1024;
+
+/// An event waiting for its inbox commit.
+pub(super) struct Pending {
+    pub(super) command: Command,
+    pub(super) reply: oneshot::Sender<Result<(), IngestError>>,
+}
+
+/// Owns the inbox's appends and its numbering.
+pub(super) struct InboxWriter {
+    pub(super) inbox: Inbox,
+    /// The seq the next accepted entry gets.
+    pub(super) next_seq: i64,
+    /// The last seq committed, published after each commit and before anyone is answered, so a reader that starts
+    /// after an answer waits for that event.
+    pub(super) accepted: watch::Sender<i64>,
+    /// How far the applier got: entries up to there are deleted by the next commit.
+    pub(super) applied: watch::Receiver<i64>,
+    /// Hands committed events to the applier as they are, so it need not read them back.
+    pub(super) handoff: Handoff,
+    pub(super) metrics: Arc<Metrics>,
+}
+
+impl InboxWriter {
+    /// Commits until every sender handle is dropped and the queue is drained. Dropping `accepted` at the end tells the
+    /// applier nothing more will come.
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Pending>) {
+        let mut pending: Vec<Pending> = Vec::with_capacity(MAX_ACCEPT_BATCH);
+        while rx.recv_many(&mut pending, MAX_ACCEPT_BATCH).await > 0 {
+            let mut entries = Vec::with_capacity(pending.len());
+            let mut commands = Vec::with_capacity(pending.len());
+            let mut replies = Vec::with_capacity(pending.len());
+            for (seq, p) in (self.next_seq..).zip(pending.drain(..)) {
+                match replay::entry(seq, &p.command) {
+                    Some(entry) => {
+                        entries.push(entry);
+                        commands.push((seq, p.command));
+                        replies.push(p.reply);
+                    }
+                    None => {
+                        // A programming error, not a sender's: only alert and change events are accepted.
+                        let _ = p.reply.send(Err(IngestError::Store(Arc::new(StoreError::Unsupported(
+                            "only alert and change events go through the inbox",
+                        )))));
+                    }
+                }
+            }
+            let Some(last) = entries.last().map(|e| e.seq) else { continue };
+            self.metrics.accept_batch_size.observe(entries.len() as f64);
+            match self.commit(entries).await {
+                Ok(()) => {
+                    self.next_seq = last + 1;
+                    self.handoff.offer(commands);
+                    self.accepted.send_replace(last);
+                    for reply in replies {
+                        let _ = reply.send(Ok(()));
+                    }
+                }
+                Err(e) => {
+                    // Nothing of the batch was committed, so its seqs are free again.
+                    tracing::error!(error = %e, "could not commit events to the inbox");
+                    let e = Arc::new(e);
+                    for reply in replies {
+                        let _ = reply.send(Err(IngestError::Store(e.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn commit(&self, entries: Vec<InboxEntry>) -> Result<(), StoreError> {
+        let inbox = self.inbox.clone();
+        let applied_through = *self.applied.borrow();
+        tokio::task::spawn_blocking(move || inbox.append(&entries, applied_through))
+            .await
+            .map_err(|e| StoreError::Crashed(e.to_string()))?
+    }
+}
