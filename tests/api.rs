@@ -289,6 +289,7 @@ async fn healthz_unknown_routes_and_methods() {
     let (status, body) = server.get("/healthz").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ok");
+    assert_eq!(body["backlog"], 0, "nothing answered waits to be applied");
 
     for path in ["/nope", "/api/v1/nope", "/api/v2/incidents", "/v2/enqueue/extra", "/api/v1/incidents/1/reopen"] {
         let (status, body) = server.get(path).await;

@@ -145,3 +145,34 @@ async fn a_second_server_on_the_same_database_is_refused() {
     let Err(e) = second else { panic!("two servers shared one inbox") };
     assert!(e.to_string().contains("another Firehouse server"), "{e}");
 }
+
+#[tokio::test]
+async fn events_answered_while_the_database_fails_are_applied_once_it_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let (ingestor, applier) = start(&store).await;
+
+    // Take the event log away under the running applier: applying fails, answering does not.
+    let operator = rusqlite::Connection::open(dir.path().join("firehouse.db")).unwrap();
+    operator.busy_timeout(Duration::from_secs(10)).unwrap();
+    operator.execute_batch("ALTER TABLE events RENAME TO events_away").unwrap();
+    let command = replay::command(entry(0, trigger("f")), &ServiceDirectory::Open).unwrap();
+    ingestor.accept(command).await.unwrap();
+    assert_eq!(ingestor.settled(Duration::from_millis(300)).await, 1, "the answered event waits");
+    for _ in 0..100 {
+        if ingestor.progress().stalled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ingestor.progress().stalled, "the failing applier says so");
+
+    // The database works again: the event is applied, once.
+    operator.execute_batch("ALTER TABLE events_away RENAME TO events").unwrap();
+    assert_eq!(ingestor.settled(Duration::from_secs(20)).await, 0);
+    assert!(!ingestor.progress().stalled);
+    assert_eq!(incidents(&store, "f").await.len(), 1);
+    assert_eq!(events(&store, "f").await, 1);
+    drop(ingestor);
+    applier.await.unwrap();
+}

@@ -103,6 +103,9 @@ pub enum ApiError {
     /// 503.
     #[error("shutting down")]
     Unavailable,
+    /// 503: up, but not doing its work (the message says what).
+    #[error("{0}")]
+    Degraded(&'static str),
 }
 
 /// The stable code of an API error, one per status.
@@ -156,7 +159,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
-            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
+            ApiError::Unavailable | ApiError::Degraded(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
         }
     }
 }

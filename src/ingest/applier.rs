@@ -13,6 +13,7 @@ use crate::domain::{Protocol, ServiceDirectory};
 use crate::metrics::Metrics;
 use crate::store::sqlite::inbox::{Inbox, InboxEntry};
 use crate::store::{Command, CommandResult, Store, StoreError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
@@ -45,6 +46,8 @@ pub(super) struct InboxSource {
     pub(super) accepted: watch::Receiver<i64>,
     /// The last seq applied.
     pub(super) applied: watch::Sender<i64>,
+    /// Set while a batch is being retried (for `/healthz`).
+    pub(super) stalled: Arc<AtomicBool>,
 }
 
 impl InboxSource {
@@ -115,6 +118,7 @@ impl Applier {
                     match read_after(&s.inbox, after, limit).await {
                         Ok(entries) => break entries,
                         Err(e) => {
+                            s.stalled.store(true, Ordering::Release);
                             tracing::error!(error = %e, "could not read the inbox; trying again");
                             tokio::time::sleep(wait).await;
                             wait = (wait * 2).min(MAX_RETRY_WAIT);
@@ -136,9 +140,11 @@ impl Applier {
             match self.store.apply_inbox(&commands, &self.rules, through).await {
                 Ok(results) => {
                     self.count(&commands, &results);
+                    s.stalled.store(false, Ordering::Release);
                     break;
                 }
                 Err(e) => {
+                    s.stalled.store(true, Ordering::Release);
                     tracing::error!(error = %e, through, "could not apply accepted events; trying again");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(MAX_RETRY_WAIT);

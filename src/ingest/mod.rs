@@ -21,6 +21,7 @@ use crate::domain::ServiceDirectory;
 use crate::metrics::Metrics;
 use crate::store::sqlite::inbox::Inbox;
 use crate::store::{Command, CommandResult, Store, StoreError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
@@ -53,6 +54,17 @@ struct Job {
 struct Progress {
     accepted: watch::Receiver<i64>,
     applied: watch::Receiver<i64>,
+    /// Set while the applier retries a batch the database refused.
+    stalled: Arc<AtomicBool>,
+}
+
+/// What [`Ingestor::progress`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestProgress {
+    /// Answered events not applied yet.
+    pub backlog: u64,
+    /// Whether applying them fails now (they are kept and tried again).
+    pub stalled: bool,
 }
 
 /// A handle to the write path; cheap to clone.
@@ -104,9 +116,17 @@ impl Ingestor {
             metrics,
         };
         tokio::spawn(writer.run(pending_rx));
-        let source = applier::InboxSource { inbox, directory, handed, accepted: accepted.clone(), applied: applied_tx };
+        let stalled = Arc::new(AtomicBool::new(false));
+        let source = applier::InboxSource {
+            inbox,
+            directory,
+            handed,
+            accepted: accepted.clone(),
+            applied: applied_tx,
+            stalled: stalled.clone(),
+        };
         let task = tokio::spawn(applier.run(jobs, Some(source)));
-        Ok((Ingestor { direct, inbox: Some((pending, Progress { accepted, applied })) }, task))
+        Ok((Ingestor { direct, inbox: Some((pending, Progress { accepted, applied, stalled })) }, task))
     }
 
     /// Applies one command durably; returns once it is committed.
@@ -127,6 +147,13 @@ impl Ingestor {
         answer.await.map_err(|_| IngestError::Stopped)?
     }
 
+    /// How many answered events wait to be applied, and whether applying them fails now.
+    pub fn progress(&self) -> IngestProgress {
+        let Some((_, progress)) = &self.inbox else { return IngestProgress { backlog: 0, stalled: false } };
+        let backlog = (*progress.accepted.borrow() - *progress.applied.borrow()).max(0) as u64;
+        IngestProgress { backlog, stalled: progress.stalled.load(Ordering::Acquire) }
+    }
+
     /// Waits until every event answered before this call is applied, for at most `limit`; returns how many accepted
     /// events are still waiting to be applied then (0: the store shows everything answered so far).
     pub async fn settled(&self, limit: Duration) -> u64 {
@@ -138,7 +165,6 @@ impl Ingestor {
             return 0;
         }
         // The applier is behind (or has stopped, shutting down): say by how much.
-        let applied = *progress.applied.borrow();
-        (*progress.accepted.borrow() - applied).max(0) as u64
+        self.progress().backlog
     }
 }
