@@ -173,6 +173,19 @@ async fn events_answered_while_the_database_fails_are_applied_once_it_works() {
     assert!(!ingestor.progress().stalled);
     assert_eq!(incidents(&store, "f").await.len(), 1);
     assert_eq!(events(&store, "f").await, 1);
+
+    // Stopping while the database fails does not hang; the answered event waits in the inbox for the next start.
+    operator.execute_batch("ALTER TABLE events RENAME TO events_away").unwrap();
+    let command = replay::command(entry(0, trigger("g")), &ServiceDirectory::Open).unwrap();
+    ingestor.accept(command).await.unwrap();
+    drop(ingestor);
+    tokio::time::timeout(Duration::from_secs(20), applier).await.expect("the stop does not hang").unwrap();
+    assert!(store.inbox().unwrap().exists(), "the unapplied inbox is kept");
+    operator.execute_batch("ALTER TABLE events_away RENAME TO events").unwrap();
+    let (ingestor, applier) = start(&store).await;
+    assert_eq!(ingestor.settled(Duration::from_secs(20)).await, 0);
+    assert_eq!(incidents(&store, "g").await.len(), 1);
+    assert_eq!(events(&store, "g").await, 1);
     drop(ingestor);
     applier.await.unwrap();
 }

@@ -54,6 +54,17 @@ impl InboxSource {
     fn backlog(&self) -> i64 {
         (*self.accepted.borrow() - *self.applied.borrow()).max(0)
     }
+
+    /// Waits before the next attempt at a failing batch, doubling `wait`; `false` instead once the intake has stopped
+    /// (the server is stopping: the entries wait in the inbox for the next start rather than keep it from stopping).
+    async fn pause(&self, wait: &mut Duration) -> bool {
+        if self.accepted.has_changed().is_err() {
+            return false;
+        }
+        tokio::time::sleep(*wait).await;
+        *wait = (*wait * 2).min(MAX_RETRY_WAIT);
+        true
+    }
 }
 
 impl Applier {
@@ -83,7 +94,14 @@ impl Applier {
                 }
             }
             if let Some(s) = source.as_mut().filter(|_| backlog) {
-                self.apply_inbox(s).await;
+                if !self.apply_inbox(s).await {
+                    tracing::error!(
+                        events = s.backlog(),
+                        "stopping with answered events the database would not take; they stay in the inbox and are \
+                         applied at the next start"
+                    );
+                    return;
+                }
             }
             if !waiting.is_empty() {
                 self.apply_jobs(std::mem::take(&mut waiting)).await;
@@ -106,8 +124,9 @@ impl Applier {
     }
 
     /// Applies the inbox's next entries. A failing batch is tried again, with growing waits, until it is applied:
-    /// accepted events are never dropped, and nothing after them is applied before them.
-    async fn apply_inbox(&self, s: &mut InboxSource) {
+    /// accepted events are never dropped, and nothing after them is applied before them. Returns `false` if it gave up
+    /// because the server is stopping (the entries stay in the inbox for the next start).
+    async fn apply_inbox(&self, s: &mut InboxSource) -> bool {
         let after = *s.applied.borrow();
         let mut wait = FIRST_RETRY_WAIT;
         let (commands, through) = match s.handed.next(after, INBOX_BATCH) {
@@ -120,8 +139,9 @@ impl Applier {
                         Err(e) => {
                             s.stalled.store(true, Ordering::Release);
                             tracing::error!(error = %e, "could not read the inbox; trying again");
-                            tokio::time::sleep(wait).await;
-                            wait = (wait * 2).min(MAX_RETRY_WAIT);
+                            if !s.pause(&mut wait).await {
+                                return false;
+                            }
                         }
                     }
                 };
@@ -130,7 +150,7 @@ impl Applier {
                     let accepted = *s.accepted.borrow();
                     tracing::error!(from = after + 1, to = accepted, "accepted events are missing from the inbox file");
                     s.applied.send_replace(accepted);
-                    return;
+                    return true;
                 };
                 (self.read_again(entries, &s.directory), through)
             }
@@ -146,13 +166,15 @@ impl Applier {
                 Err(e) => {
                     s.stalled.store(true, Ordering::Release);
                     tracing::error!(error = %e, through, "could not apply accepted events; trying again");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(MAX_RETRY_WAIT);
+                    if !s.pause(&mut wait).await {
+                        return false;
+                    }
                 }
             }
         }
         s.applied.send_replace(through);
         self.metrics.inbox_backlog.set(s.backlog());
+        true
     }
 
     /// Inbox entries back into commands; one that no longer parses is logged and counted, not applied.
