@@ -73,6 +73,8 @@ impl Ready {
     /// Opens the store, syncs services and binds the address.
     pub async fn bind(settings: Settings) -> Result<Self, ServeError> {
         let store = store::open(&settings.database_url).await?;
+        // First, so a second server on the same SQLite file stops before it writes anything.
+        let inbox = store.inbox().map(|path| Inbox::open(&path)).transpose()?;
         let directory = settings.config.directory();
         store.sync_services(directory.services()).await?;
         if directory.is_open() {
@@ -111,10 +113,7 @@ impl Ready {
         let rules = Arc::new(settings.config.rules());
         let dispatched = Arc::new(tokio::sync::Notify::new());
         let directory = Arc::new(directory);
-        let inbox = match store.inbox() {
-            Some(path) => Some((Inbox::open(&path)?, directory.clone())),
-            None => None,
-        };
+        let inbox = inbox.map(|inbox| (inbox, directory.clone()));
         let (ingestor, writer) =
             Ingestor::start(store.clone(), rules.clone(), dispatched.clone(), metrics.clone(), inbox).await?;
         let worker =

@@ -104,3 +104,14 @@ async fn a_clean_stop_leaves_the_whole_database_in_its_file() {
     assert_eq!(server.incident_total().await, 50, "the copied file alone holds every answered event");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_sqlite_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = BinaryServer::start(dir.path(), &[]);
+    let url = common::sqlite_url(dir.path());
+    let dir_path = dir.path().to_path_buf();
+    let (code, _, stderr) = common::run_cli(&["serve", "--listen", "127.0.0.1:0", "--database", &url], Some(&dir_path));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("the database is in use"), "{stderr}");
+}
