@@ -98,7 +98,7 @@ async fn entries_left_by_a_crash_are_applied_once_in_order() {
         let inbox = Inbox::open(&path).unwrap();
         inbox.append(&entries, 0).unwrap();
         let first = replay::command(entries[0].clone(), &ServiceDirectory::Open).unwrap();
-        store.apply_inbox(&[first], &RuleSet::default(), 1).await.unwrap();
+        store.apply_inbox(vec![first].into(), Arc::new(RuleSet::default()), 1).await.unwrap();
     }
     assert_eq!(store.inbox_applied_through().await.unwrap(), 1);
 

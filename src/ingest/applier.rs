@@ -156,8 +156,9 @@ impl Applier {
             }
         };
         self.metrics.batch_size.observe(commands.len() as f64);
+        let commands: Arc<[Command]> = commands.into();
         loop {
-            match self.store.apply_inbox(&commands, &self.rules, through).await {
+            match self.store.apply_inbox(commands.clone(), self.rules.clone(), through).await {
                 Ok(results) => {
                     self.count(&commands, &results);
                     s.stalled.store(false, Ordering::Release);

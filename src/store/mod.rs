@@ -267,11 +267,12 @@ pub trait Store: Send + Sync + 'static {
     /// answered (PostgreSQL, whose instances share the database).
     fn inbox(&self) -> Option<std::path::PathBuf>;
     /// [`Store::apply`] for commands read from the inbox: the same transaction records `through` as the last inbox
-    /// entry applied, so each entry is applied exactly once whatever crashes.
+    /// entry applied, so each entry is applied exactly once whatever crashes. Shared, not borrowed: this is the hot
+    /// path, and a backend that applies the batch on another thread need not copy it.
     async fn apply_inbox(
         &self,
-        batch: &[Command],
-        rules: &RuleSet,
+        batch: Arc<[Command]>,
+        rules: Arc<RuleSet>,
         through: i64,
     ) -> Result<Vec<CommandResult>, StoreError>;
     /// The last inbox entry applied (0: none yet).

@@ -53,8 +53,8 @@ macro_rules! sql_backend {
 
             async fn apply_inbox(
                 &self,
-                batch: &[Command],
-                rules: &RuleSet,
+                batch: std::sync::Arc<[Command]>,
+                rules: std::sync::Arc<RuleSet>,
                 through: i64,
             ) -> Result<Vec<CommandResult>, StoreError> {
                 self.apply_inbox_batch(batch, rules, through).await

@@ -80,7 +80,12 @@ impl PgStore {
         None
     }
 
-    async fn apply_inbox_batch(&self, _: &[Command], _: &RuleSet, _: i64) -> Result<Vec<CommandResult>, StoreError> {
+    async fn apply_inbox_batch(
+        &self,
+        _: std::sync::Arc<[Command]>,
+        _: std::sync::Arc<RuleSet>,
+        _: i64,
+    ) -> Result<Vec<CommandResult>, StoreError> {
         Err(StoreError::Unsupported("PostgreSQL takes events without an inbox"))
     }
 

@@ -91,12 +91,11 @@ impl BatchWriter {
     /// is recorded in the same transaction as the last inbox entry applied.
     pub(crate) async fn apply(
         &self,
-        batch: &[Command],
-        rules: &RuleSet,
+        batch: Arc<[Command]>,
+        rules: Arc<RuleSet>,
         through: Option<i64>,
     ) -> Result<Vec<CommandResult>, StoreError> {
         let conn = self.conn.clone();
-        let (batch, rules) = (batch.to_vec(), rules.clone());
         tokio::task::spawn_blocking(move || {
             // A panic mid-batch dropped its transaction, which rolled back: the connection is fine to reuse.
             let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);

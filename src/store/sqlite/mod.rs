@@ -13,6 +13,7 @@ use super::sql::sql_backend;
 use batch::BatchWriter;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{ConnectOptions, Sqlite, SqlitePool};
+use std::sync::Arc;
 use std::time::Duration;
 
 sql_backend!(
@@ -38,13 +39,14 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     async fn apply_batch(&self, batch: &[Command], rules: &RuleSet) -> Result<Vec<CommandResult>, StoreError> {
-        self.batches.apply(batch, rules, None).await
+        // Copied to cross into the blocking thread; inbox batches (the hot path) are shared instead.
+        self.batches.apply(batch.into(), Arc::new(rules.clone()), None).await
     }
 
     async fn apply_inbox_batch(
         &self,
-        batch: &[Command],
-        rules: &RuleSet,
+        batch: Arc<[Command]>,
+        rules: Arc<RuleSet>,
         through: i64,
     ) -> Result<Vec<CommandResult>, StoreError> {
         self.batches.apply(batch, rules, Some(through)).await
