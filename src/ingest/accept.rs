@@ -1,9 +1,9 @@
-//! The answered write with an inbox: events queue here; one task commits whatever has queued up to the inbox file as
+//! The answered write with an inbox: events queue here; one thread commits whatever has queued up to the inbox file as
 //! one transaction, numbers the entries in commit order, and answers every sender after the commit.
 
 use super::{replay, Handoff, IngestError};
 use crate::metrics::Metrics;
-use crate::store::sqlite::inbox::{Inbox, InboxEntry};
+use crate::store::sqlite::inbox::Inbox;
 use crate::store::{Command, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -33,11 +33,28 @@ pub(super) struct InboxWriter {
 }
 
 impl InboxWriter {
+    /// Starts committing on a thread of its own: as a task it would wait behind every request task queued on the
+    /// runtime before each commit, and every sender waits for it.
+    pub(super) fn spawn(self, rx: mpsc::Receiver<Pending>) -> Result<(), StoreError> {
+        std::thread::Builder::new()
+            .name("firehouse-inbox".into())
+            .spawn(move || self.run(rx))
+            .map(drop)
+            .map_err(|e| StoreError::Crashed(format!("cannot start the inbox writer: {e}")))
+    }
+
     /// Commits until every sender handle is dropped and the queue is drained. Dropping `accepted` at the end tells the
     /// applier nothing more will come.
-    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Pending>) {
+    fn run(mut self, mut rx: mpsc::Receiver<Pending>) {
         let mut pending: Vec<Pending> = Vec::with_capacity(MAX_ACCEPT_BATCH);
-        while rx.recv_many(&mut pending, MAX_ACCEPT_BATCH).await > 0 {
+        while let Some(first) = rx.blocking_recv() {
+            pending.push(first);
+            while pending.len() < MAX_ACCEPT_BATCH {
+                match rx.try_recv() {
+                    Ok(p) => pending.push(p),
+                    Err(_) => break,
+                }
+            }
             let mut entries = Vec::with_capacity(pending.len());
             let mut commands = Vec::with_capacity(pending.len());
             let mut replies = Vec::with_capacity(pending.len());
@@ -58,7 +75,7 @@ impl InboxWriter {
             }
             let Some(last) = entries.last().map(|e| e.seq) else { continue };
             self.metrics.accept_batch_size.observe(entries.len() as f64);
-            match self.commit(entries).await {
+            match self.inbox.append(&entries, *self.applied.borrow()) {
                 Ok(()) => {
                     self.next_seq = last + 1;
                     self.handoff.offer(commands);
@@ -77,13 +94,5 @@ impl InboxWriter {
                 }
             }
         }
-    }
-
-    async fn commit(&self, entries: Vec<InboxEntry>) -> Result<(), StoreError> {
-        let inbox = self.inbox.clone();
-        let applied_through = *self.applied.borrow();
-        tokio::task::spawn_blocking(move || inbox.append(&entries, applied_through))
-            .await
-            .map_err(|e| StoreError::Crashed(e.to_string()))?
     }
 }

@@ -115,7 +115,7 @@ impl Ingestor {
             handoff,
             metrics,
         };
-        tokio::spawn(writer.run(pending_rx));
+        writer.spawn(pending_rx)?;
         let stalled = Arc::new(AtomicBool::new(false));
         let source = applier::InboxSource {
             inbox,
