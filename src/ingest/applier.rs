@@ -175,6 +175,7 @@ impl Applier {
         }
         s.applied.send_replace(through);
         self.metrics.inbox_backlog.set(s.backlog());
+        checkpoint(&s.inbox).await;
         true
     }
 
@@ -246,6 +247,16 @@ async fn more_accepted(source: &mut Option<InboxSource>) -> bool {
     match source {
         Some(s) => s.accepted.changed().await.is_ok(),
         None => std::future::pending().await,
+    }
+}
+
+/// Copies the inbox's WAL into its file, which the intake's commits never do (see [`Inbox::checkpoint`]).
+async fn checkpoint(inbox: &Inbox) {
+    let inbox = inbox.clone();
+    match tokio::task::spawn_blocking(move || inbox.checkpoint()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not checkpoint the inbox; trying again after the next batch"),
+        Err(e) => tracing::warn!(error = %e, "could not checkpoint the inbox"),
     }
 }
 
