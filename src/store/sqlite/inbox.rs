@@ -230,6 +230,29 @@ mod tests {
     }
 
     #[test]
+    fn checkpoints_keep_the_wal_from_growing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db-inbox");
+        let inbox = Inbox::open(&path).unwrap();
+        let wal = || std::fs::metadata(dir.path().join("db-inbox-wal")).map(|m| m.len()).unwrap_or(0);
+        let big = |seq: i64| InboxEntry { raw: "x".repeat(2_000), ..entry(seq) };
+        // Commits never checkpoint by themselves: 40 batches of 50 entries leave ~4 MB of WAL.
+        for batch in 0..40 {
+            inbox.append(&(1..=50).map(|i| big(batch * 50 + i)).collect::<Vec<_>>(), 0).unwrap();
+        }
+        assert!(wal() > 3_000_000, "WAL {} bytes", wal());
+        // Checkpointed after each batch, the WAL starts over and stays at about one batch.
+        let unbounded = wal();
+        assert!(inbox.checkpoint().unwrap());
+        for batch in 40..80 {
+            inbox.append(&(1..=50).map(|i| big(batch * 50 + i)).collect::<Vec<_>>(), batch * 50).unwrap();
+            assert!(inbox.checkpoint().unwrap());
+        }
+        assert_eq!(wal(), unbounded, "the WAL file was reused, not grown");
+        assert_eq!(inbox.read_after(0, 10_000).unwrap().len(), 50, "each append pruned what was applied before it");
+    }
+
+    #[test]
     fn a_second_server_cannot_open_the_same_inbox() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db-inbox");
