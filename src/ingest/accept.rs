@@ -11,6 +11,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// The most events one inbox commit takes.
 const MAX_ACCEPT_BATCH: usize = 1024;
 
+/// The most answered events that may wait to be applied: about ten seconds of the applier's work here, as long as a
+/// read waits for it. Beyond it, commits wait for the applier: senders slow down rather than readers fall further
+/// behind and the inbox grow without end.
+pub(super) const MAX_BACKLOG: i64 = 100_000;
+
 /// An event waiting for its inbox commit.
 pub(super) struct Pending {
     pub(super) command: Command,
@@ -29,6 +34,8 @@ pub(super) struct InboxWriter {
     pub(super) applied: watch::Receiver<i64>,
     /// Hands committed events to the applier as they are, so it need not read them back.
     pub(super) handoff: Handoff,
+    /// [`MAX_BACKLOG`], but for tests.
+    pub(super) max_backlog: i64,
     pub(super) metrics: Arc<Metrics>,
 }
 
@@ -41,6 +48,17 @@ impl InboxWriter {
             .spawn(move || self.run(rx))
             .map(drop)
             .map_err(|e| StoreError::Crashed(format!("cannot start the inbox writer: {e}")))
+    }
+
+    /// Blocks while committing up to `last` would leave more than `max_backlog` events unapplied. Returns at once if
+    /// the applier has stopped (its entries then wait for the next start).
+    fn wait_for_the_applier(&mut self, last: i64) {
+        let floor = last - self.max_backlog;
+        if *self.applied.borrow() >= floor {
+            return;
+        }
+        tracing::warn!(backlog = last - *self.applied.borrow(), "the applier is far behind; answers wait for it");
+        let _ = futures::executor::block_on(self.applied.wait_for(|applied| *applied >= floor));
     }
 
     /// Commits until every sender handle is dropped and the queue is drained. Dropping `accepted` at the end tells the
@@ -74,6 +92,7 @@ impl InboxWriter {
                 }
             }
             let Some(last) = entries.last().map(|e| e.seq) else { continue };
+            self.wait_for_the_applier(last);
             self.metrics.accept_batch_size.observe(entries.len() as f64);
             match self.inbox.append(&entries, *self.applied.borrow()) {
                 Ok(()) => {
@@ -94,5 +113,64 @@ impl InboxWriter {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Millis, Protocol, ServiceDirectory};
+    use crate::store::sqlite::inbox::InboxEntry;
+    use std::time::Duration;
+
+    fn trigger(n: i64) -> Command {
+        let raw = serde_json::json!({"routing_key": "k", "event_action": "trigger", "dedup_key": format!("d{n}"),
+            "payload": {"summary": "s", "source": "h", "severity": "info"}});
+        let entry = InboxEntry {
+            seq: n,
+            received_at: Millis(n),
+            protocol: Protocol::V2,
+            integration_key: "k".into(),
+            dedup_key: Some(format!("d{n}")),
+            service: "svc".into(),
+            raw: raw.to_string(),
+        };
+        replay::command(entry, &ServiceDirectory::Open).unwrap()
+    }
+
+    fn send(queue: &mpsc::Sender<Pending>, n: i64) -> oneshot::Receiver<Result<(), IngestError>> {
+        let (reply, answer) = oneshot::channel();
+        queue.blocking_send(Pending { command: trigger(n), reply }).unwrap();
+        answer
+    }
+
+    #[test]
+    fn answers_wait_while_the_backlog_is_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let (accepted, accepted_rx) = watch::channel(0);
+        let (applied_tx, applied) = watch::channel(0);
+        let (handoff, _handed) = super::super::handoff::channel();
+        let writer = InboxWriter {
+            inbox: Inbox::open(&dir.path().join("db-inbox")).unwrap(),
+            next_seq: 1,
+            accepted,
+            applied,
+            handoff,
+            max_backlog: 2,
+            metrics: Arc::new(Metrics::new()),
+        };
+        let (queue, rx) = mpsc::channel(16);
+        writer.spawn(rx).unwrap();
+        send(&queue, 1).blocking_recv().unwrap().unwrap();
+        send(&queue, 2).blocking_recv().unwrap().unwrap();
+        // Nothing is applied yet: a third answer would leave three events waiting.
+        let mut third = send(&queue, 3);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(third.try_recv().is_err(), "answered past the bound");
+        assert_eq!(*accepted_rx.borrow(), 2);
+        // The applier catches up by one: the third is committed and answered.
+        applied_tx.send_replace(1);
+        third.blocking_recv().unwrap().unwrap();
+        assert_eq!(*accepted_rx.borrow(), 3);
     }
 }

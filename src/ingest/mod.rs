@@ -113,6 +113,7 @@ impl Ingestor {
             accepted: accepted_tx,
             applied: applied.clone(),
             handoff,
+            max_backlog: accept::MAX_BACKLOG,
             metrics,
         };
         writer.spawn(pending_rx)?;
