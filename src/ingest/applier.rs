@@ -55,10 +55,11 @@ impl InboxSource {
         (*self.accepted.borrow() - *self.applied.borrow()).max(0)
     }
 
-    /// Waits before the next attempt at a failing batch, doubling `wait`; `false` instead once the intake has stopped
-    /// (the server is stopping: the entries wait in the inbox for the next start rather than keep it from stopping).
-    async fn pause(&self, wait: &mut Duration) -> bool {
-        if self.accepted.has_changed().is_err() {
+    /// Waits before the next attempt at a failing batch, doubling `wait`; `false` instead once the server is stopping
+    /// (every handle is gone, so `jobs` is closed, or the intake has stopped): the entries then wait in the inbox for
+    /// the next start rather than keep the server from stopping.
+    async fn pause(&self, wait: &mut Duration, jobs: &mpsc::Receiver<Job>) -> bool {
+        if jobs.is_closed() || self.accepted.has_changed().is_err() {
             return false;
         }
         tokio::time::sleep(*wait).await;
@@ -94,7 +95,7 @@ impl Applier {
                 }
             }
             if let Some(s) = source.as_mut().filter(|_| backlog) {
-                if !self.apply_inbox(s).await {
+                if !self.apply_inbox(s, &jobs).await {
                     tracing::error!(
                         events = s.backlog(),
                         "stopping with answered events the database would not take; they stay in the inbox and are \
@@ -126,7 +127,7 @@ impl Applier {
     /// Applies the inbox's next entries. A failing batch is tried again, with growing waits, until it is applied:
     /// accepted events are never dropped, and nothing after them is applied before them. Returns `false` if it gave up
     /// because the server is stopping (the entries stay in the inbox for the next start).
-    async fn apply_inbox(&self, s: &mut InboxSource) -> bool {
+    async fn apply_inbox(&self, s: &mut InboxSource, jobs: &mpsc::Receiver<Job>) -> bool {
         let after = *s.applied.borrow();
         let mut wait = FIRST_RETRY_WAIT;
         let (commands, through) = match s.handed.next(after, INBOX_BATCH) {
@@ -139,7 +140,7 @@ impl Applier {
                         Err(e) => {
                             s.stalled.store(true, Ordering::Release);
                             tracing::error!(error = %e, "could not read the inbox; trying again");
-                            if !s.pause(&mut wait).await {
+                            if !s.pause(&mut wait, jobs).await {
                                 return false;
                             }
                         }
@@ -167,7 +168,7 @@ impl Applier {
                 Err(e) => {
                     s.stalled.store(true, Ordering::Release);
                     tracing::error!(error = %e, through, "could not apply accepted events; trying again");
-                    if !s.pause(&mut wait).await {
+                    if !s.pause(&mut wait, jobs).await {
                         return false;
                     }
                 }
