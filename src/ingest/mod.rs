@@ -1,8 +1,9 @@
 //! The write path. Senders' events are answered once they are durable; one applier turns them into alerts, incidents
 //! and the event log, in the order they were accepted.
 //!
-//! - With an inbox (SQLite): [`accept`] group-commits each event's raw body to the inbox file and answers; the
-//!   [`applier`] reads the inbox in large batches behind it and records how far it got in the same transaction.
+//! - With an inbox (SQLite): `accept` group-commits each event's raw body to the inbox file and answers; the
+//!   `applier` applies the events behind it in large batches (handed over in memory, or read back from the inbox) and
+//!   records how far it got in the same transaction.
 //! - Without one (PostgreSQL): an event is applied before it is answered, as every other command is.
 //!
 //! Other commands (operators' writes, webhooks, the releaser, sessions) are always applied before they are answered,
