@@ -360,3 +360,26 @@ async fn configured_services_survive_a_restart() {
     act(&server, CHECKOUT_KEY, "c", "resolve").await;
     assert_eq!(server.incident(1).await["status"], "resolved");
 }
+
+#[tokio::test]
+async fn reads_wait_for_answered_events_and_say_when_they_cannot() {
+    let server = TestServer::open().await;
+    let operator = rusqlite::Connection::open(server.dir.path().join("firehouse.db")).unwrap();
+    operator.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    // The event log is taken away under the running server: the event is answered (it is in the inbox) but cannot be
+    // applied.
+    operator.execute_batch("ALTER TABLE events RENAME TO events_away").unwrap();
+    assert_eq!(server.post(V2_PATH, &v2_trigger(KEY, "behind", "an alert")).await.0, 202);
+    let response = reqwest::get(server.url("/api/v1/incidents?dedup_key=behind")).await.unwrap();
+    assert_eq!(response.headers()["firehouse-backlog"], "1", "the read says what it does not show");
+    let (status, health) = server.get("/healthz").await;
+    assert_eq!((status, health["error"]["code"].as_str()), (503, Some("unavailable")), "{health}");
+
+    // Once the database works again, the next read waits for the event and shows it.
+    operator.execute_batch("ALTER TABLE events_away RENAME TO events").unwrap();
+    let response = reqwest::get(server.url("/api/v1/incidents?dedup_key=behind")).await.unwrap();
+    assert!(response.headers().get("firehouse-backlog").is_none());
+    let page: Value = response.json().await.unwrap();
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(server.get("/healthz").await.0, 200);
+}
