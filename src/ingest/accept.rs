@@ -93,9 +93,9 @@ impl InboxWriter {
             }
             let Some(last) = entries.last().map(|e| e.seq) else { continue };
             self.wait_for_the_applier(last);
-            self.metrics.accept_batch_size.observe(entries.len() as f64);
             match self.inbox.append(&entries, *self.applied.borrow()) {
                 Ok(()) => {
+                    self.metrics.accept_batch_size.observe(entries.len() as f64);
                     self.next_seq = last + 1;
                     self.handoff.offer(commands);
                     self.accepted.send_replace(last);

@@ -58,20 +58,19 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS inbox (
 impl Inbox {
     /// The inbox file of the SQLite database file at `database`.
     pub fn path_for(database: &Path) -> PathBuf {
-        let mut name = database.as_os_str().to_owned();
-        name.push("-inbox");
-        PathBuf::from(name)
+        suffixed(database, "-inbox")
     }
 
     /// Opens (creating if needed) the inbox at `path`. Fails if another server has it open.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let lock_path = suffixed(path, LOCK_SUFFIX);
         let lock = File::options()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(lock_path(path))
-            .map_err(|e| StoreError::Crashed(format!("cannot open {}: {e}", lock_path(path).display())))?;
+            .open(&lock_path)
+            .map_err(|e| StoreError::Crashed(format!("cannot open {}: {e}", lock_path.display())))?;
         lock.try_lock().map_err(|_| StoreError::InUse(path.display().to_string()))?;
         let writer = Connection::open(path)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
@@ -174,15 +173,12 @@ impl Inbox {
             return Err(StoreError::Contended("the inbox still holds events to apply"));
         }
         drop((writer, reader));
-        for suffix in ["", "-wal", "-shm", ".lock"] {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
+        for suffix in ["", "-wal", "-shm", LOCK_SUFFIX] {
+            let name = suffixed(&path, suffix);
             match std::fs::remove_file(&name) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(StoreError::Crashed(format!("cannot remove {}: {e}", Path::new(&name).display())))
-                }
+                Err(e) => return Err(StoreError::Crashed(format!("cannot remove {}: {e}", name.display()))),
             }
         }
         Ok(())
@@ -191,9 +187,12 @@ impl Inbox {
 
 /// The lock file next to the inbox. A file of its own, because SQLite's own locks on the inbox file are POSIX locks
 /// that closing any handle to the file would drop.
-fn lock_path(inbox: &Path) -> PathBuf {
-    let mut name = inbox.as_os_str().to_owned();
-    name.push(".lock");
+const LOCK_SUFFIX: &str = ".lock";
+
+/// `path` with `suffix` appended to its file name (as SQLite names its `-wal` and `-shm` companions).
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
     PathBuf::from(name)
 }
 
