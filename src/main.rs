@@ -3,5 +3,6 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    firehouse::store::sqlite::tune_library();
     cli::main()
 }

@@ -522,6 +522,68 @@ async fn held_alerts_fall_due_when_their_pause_ends(backend: Backend) {
     assert_eq!(page.incidents[0].dedup_key, "blip");
 }
 
+/// Lookups by dedup key alone go through the alerts' indexes, and through indexes of their own for incidents and
+/// events without an alert: each kind must still be found.
+async fn dedup_key_searches_find_every_incident_and_event(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let s = open(&db).await;
+    let ticket = Command::Ticket {
+        source: "jira".into(),
+        service: service(),
+        severity: firehouse::domain::severity::Severity::Error,
+        routed: true,
+        delivery_id: None,
+        ticket: firehouse::domain::external::Ticket {
+            id: "db".into(),
+            title: "db is slow".into(),
+            description: String::new(),
+            labels: vec![],
+            url: None,
+            reporter: None,
+            action: "opened".into(),
+        },
+        raw: "{}".into(),
+        received_at: Millis(5_000),
+    };
+    let commands = [
+        trigger("k1", "db", "error"),
+        action("k1", "db", "acknowledge"),
+        action("k1", "db", "resolve"),
+        trigger("k1", "db", "error"),
+        action("k2", "db", "resolve"),
+        trigger("k1", "other", "error"),
+        ticket,
+    ];
+    let results = s.apply(&commands, &rules()).await.unwrap();
+    assert_eq!(transitions(&results)[4], Transition::Dropped(firehouse::domain::DropReason::NoOpenAlert));
+
+    let incidents = s.list_incidents(&query(|q| q.dedup_key = Some("db".into()))).await.unwrap();
+    let found: Vec<_> = incidents.incidents.iter().map(|i| (i.number, i.status)).collect();
+    assert_eq!(incidents.total, 3, "{found:?}");
+    assert_eq!(found, [(4, IncidentStatus::Triggered), (2, IncidentStatus::Triggered), (1, IncidentStatus::Resolved)]);
+    let other = s.list_incidents(&query(|q| q.dedup_key = Some("other".into()))).await.unwrap();
+    assert_eq!(other.total, 1);
+
+    let events = |key: &str, service: Option<&str>| {
+        let q = store::EventQuery {
+            dedup_key: Some(key.into()),
+            service: service.map(str::to_owned),
+            limit: 100,
+            ..Default::default()
+        };
+        let s = s.clone();
+        async move { s.search_events(&q).await.unwrap() }
+    };
+    let db_events = events("db", None).await;
+    let actions: Vec<_> = db_events.iter().map(|e| (e.action.as_str(), e.incident_number)).collect();
+    assert_eq!(db_events.len(), 6, "{actions:?}");
+    assert!(db_events.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    assert_eq!(actions[1], ("resolve", None), "the dropped resolve is found too");
+    assert_eq!(events("db", Some("payments")).await.len(), 6);
+    assert!(events("db", Some("elsewhere")).await.is_empty());
+    assert_eq!(events("other", None).await.len(), 1);
+}
+
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -547,6 +609,7 @@ on_every_backend!(
     agent_sessions_are_followed_until_done,
     session_events_dispatch_once,
     held_alerts_fall_due_when_their_pause_ends,
+    dedup_key_searches_find_every_incident_and_event,
 );
 
 /// The ingest writer and the readers are separate connections, so a private in-memory database cannot serve them.

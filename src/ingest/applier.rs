@@ -18,9 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 
-/// The most inbox entries one transaction applies: large enough that an alert storm is applied in few commits, small
-/// enough that a batch stays a few megabytes.
-const INBOX_BATCH: usize = 512;
+/// The most inbox entries one transaction applies: large enough that an alert storm is applied in few commits (a
+/// random index page written once serves the many keys of a batch that land on it), small enough that a batch stays a
+/// few megabytes.
+const INBOX_BATCH: usize = 2048;
 /// The first wait before applying a failed inbox batch again; it doubles up to [`MAX_RETRY_WAIT`].
 const FIRST_RETRY_WAIT: Duration = Duration::from_millis(100);
 /// The longest wait between attempts at a failing inbox batch.

@@ -280,10 +280,23 @@ macro_rules! sql_backend {
                      severity FROM events WHERE 1 = 1",
                 );
                 if let Some(k) = &q.dedup_key {
+                    // Through the alerts' indexes (migration 0010): an event that found an alert is in the incident
+                    // of an alert with its key; only events without one are indexed by key.
                     qb.push(" AND dedup_key = ").push_bind(k.clone());
+                    const VIA_ALERTS: &str =
+                        "SELECT e.id FROM alerts a JOIN events e ON e.incident_number = a.incident_number WHERE a.dedup_key = ";
+                    qb.push(" AND id IN (").push(VIA_ALERTS).push_bind(k.clone());
+                    qb.push(" AND a.status <> 'resolved' AND e.dedup_key = ").push_bind(k.clone());
+                    qb.push(" UNION ALL ").push(VIA_ALERTS).push_bind(k.clone());
+                    qb.push(" AND a.resolved_at IS NOT NULL AND e.dedup_key = ").push_bind(k.clone());
+                    qb.push(" UNION ALL SELECT id FROM events WHERE dedup_key = ").push_bind(k.clone());
+                    qb.push(" AND alert_id IS NULL)");
                 }
                 if let Some(s) = &q.service {
-                    qb.push(" AND service = ").push_bind(s.clone());
+                    // With a dedup key, its few events drive the search: an expression keeps SQLite from walking the
+                    // service's whole index instead.
+                    qb.push(if q.dedup_key.is_some() { " AND coalesce(service, '') = " } else { " AND service = " });
+                    qb.push_bind(s.clone());
                 }
                 if let Some(t) = q.since {
                     qb.push(" AND received_at >= ").push_bind(t.0);
@@ -558,7 +571,14 @@ macro_rules! sql_backend {
                 qb.push(" AND i.service = ").push_bind(service.clone());
             }
             if let Some(key) = &q.dedup_key {
+                // Through the alerts' indexes (migration 0010): an incident opened by an alert has an alert with
+                // its key; only incidents without alerts are indexed by key.
                 qb.push(" AND i.dedup_key = ").push_bind(key.clone());
+                qb.push(" AND i.number IN (SELECT incident_number FROM alerts WHERE dedup_key = ").push_bind(key.clone());
+                qb.push(" AND status <> 'resolved' UNION ALL SELECT incident_number FROM alerts WHERE dedup_key = ");
+                qb.push_bind(key.clone()).push(" AND resolved_at IS NOT NULL");
+                qb.push(" UNION ALL SELECT number FROM incidents WHERE dedup_key = ").push_bind(key.clone());
+                qb.push(" AND origin <> 'events')");
             }
         }
 

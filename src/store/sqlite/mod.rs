@@ -16,6 +16,14 @@ use sqlx::{ConnectOptions, Sqlite, SqlitePool};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Turns off SQLite's memory statistics, which take a process-wide mutex on every allocation SQLite makes. Only has
+/// an effect before the first connection opens (the binary calls it first thing); Firehouse never reads them.
+pub fn tune_library() {
+    // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int. Before SQLite initializes this only sets a flag; after, it is
+    // refused with SQLITE_MISUSE and changes nothing.
+    let _ = unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0) };
+}
+
 sql_backend!(
     store: SqliteStore,
     db: Sqlite,
