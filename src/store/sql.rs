@@ -280,8 +280,8 @@ macro_rules! sql_backend {
                      severity FROM events WHERE 1 = 1",
                 );
                 if let Some(k) = &q.dedup_key {
-                    // Through the alerts' indexes (migration 0010): an event that found an alert is in the incident
-                    // of an alert with its key; only events without one are indexed by key.
+                    // Through the alerts' indexes (the `dedup_key_lookups` migration): an event that found an alert
+                    // is in the incident of an alert with its key; only events without one are indexed by key.
                     qb.push(" AND dedup_key = ").push_bind(k.clone());
                     const VIA_ALERTS: &str =
                         "SELECT e.id FROM alerts a JOIN events e ON e.incident_number = a.incident_number WHERE a.dedup_key = ";
@@ -571,8 +571,8 @@ macro_rules! sql_backend {
                 qb.push(" AND i.service = ").push_bind(service.clone());
             }
             if let Some(key) = &q.dedup_key {
-                // Through the alerts' indexes (migration 0010): an incident opened by an alert has an alert with
-                // its key; only incidents without alerts are indexed by key.
+                // Through the alerts' indexes (the `dedup_key_lookups` migration): an incident opened by an alert
+                // has an alert with its key; only incidents without alerts are indexed by key.
                 qb.push(" AND i.dedup_key = ").push_bind(key.clone());
                 qb.push(" AND i.number IN (SELECT incident_number FROM alerts WHERE dedup_key = ").push_bind(key.clone());
                 qb.push(" AND status <> 'resolved' UNION ALL SELECT incident_number FROM alerts WHERE dedup_key = ");
