@@ -70,7 +70,7 @@ impl Metrics {
         registry.register("http_request_duration_seconds", "HTTP request latency", requests.clone());
         let incidents = Family::<StatusLabels, Gauge>::default();
         registry.register("incidents", "Incidents by status", incidents.clone());
-        let batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]);
+        let batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0]);
         registry.register("ingest_batch_size", "Commands per committed write batch", batch_size.clone());
         let accept_batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]);
         registry.register(
