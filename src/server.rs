@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::dispatch::sessions::{SessionTracker, TrackerSettings};
 use crate::dispatch::worker::{Worker, WorkerSettings};
 use crate::dispatch::Responders;
-use crate::http::{router, AppState};
+use crate::http::{router, AppState, Shared};
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
 use crate::store::sqlite::inbox::Inbox;
@@ -125,7 +125,7 @@ impl Ready {
         let listener = TcpListener::bind(&settings.listen)
             .await
             .map_err(|source| ServeError::Listen { addr: settings.listen.clone(), source })?;
-        let state = AppState {
+        let state = AppState::new(Shared {
             ingestor,
             store,
             directory,
@@ -135,7 +135,7 @@ impl Ready {
             sources,
             rules,
             dispatched,
-        };
+        });
         let tls = match settings.tls {
             Some(files) => Some((files.load().await?, files)),
             None => None,

@@ -12,7 +12,7 @@ mod common;
 use common::*;
 use firehouse::config::Config;
 use firehouse::domain::Millis;
-use firehouse::http::AppState;
+use firehouse::http::{AppState, Shared};
 use firehouse::ingest::Ingestor;
 use firehouse::mcp::{McpConfig, TOOL_NAMES};
 use firehouse::metrics::Metrics;
@@ -69,7 +69,7 @@ impl Server {
         let dispatched = Arc::new(tokio::sync::Notify::new());
         let (ingestor, _writer) =
             Ingestor::start(store.clone(), rules.clone(), dispatched.clone(), metrics.clone(), None).await.unwrap();
-        let state = AppState {
+        let state = AppState::new(Shared {
             ingestor,
             store: store.clone(),
             directory: Arc::new(directory),
@@ -79,7 +79,7 @@ impl Server {
             sources: Arc::new(firehouse::sources::Sources::build(&config.webhooks).unwrap()),
             rules,
             dispatched,
-        };
+        });
         let mcp = |tokens: &[&str], allow_status_changes| McpConfig {
             tokens: tokens.iter().map(|t| t.to_string()).collect(),
             allow_status_changes,

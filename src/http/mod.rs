@@ -25,9 +25,28 @@ use axum::Router;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
-/// What every handler can reach.
+/// What every handler can reach, behind one reference count: axum clones the state for every request and every
+/// middleware that takes it, and one shared count is cheaper to bump than one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Shares `parts` with every handler.
+    pub fn new(parts: Shared) -> Self {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     /// The group-commit writer.
     pub ingestor: Ingestor,
     /// Reads.

@@ -73,35 +73,37 @@ impl InboxWriter {
                     Err(_) => break,
                 }
             }
-            let mut entries = Vec::with_capacity(pending.len());
             let mut commands = Vec::with_capacity(pending.len());
             let mut replies = Vec::with_capacity(pending.len());
-            for (seq, p) in (self.next_seq..).zip(pending.drain(..)) {
-                match replay::entry(seq, &p.command) {
-                    Some(entry) => {
-                        entries.push(entry);
-                        commands.push((seq, p.command));
-                        replies.push(p.reply);
-                    }
-                    None => {
-                        // A programming error, not a sender's: only alert and change events are accepted.
-                        let _ = p.reply.send(Err(IngestError::Store(Arc::new(StoreError::Unsupported(
-                            "only alert and change events go through the inbox",
-                        )))));
-                    }
+            for p in pending.drain(..) {
+                let seq = self.next_seq + commands.len() as i64;
+                if replay::entry(seq, &p.command).is_some() {
+                    commands.push((seq, p.command));
+                    replies.push(p.reply);
+                } else {
+                    // A programming error, not a sender's: only alert and change events are accepted.
+                    let _ = p.reply.send(Err(IngestError::Store(Arc::new(StoreError::Unsupported(
+                        "only alert and change events go through the inbox",
+                    )))));
                 }
             }
-            let Some(last) = entries.last().map(|e| e.seq) else { continue };
+            let Some(last) = commands.last().map(|(seq, _)| *seq) else { continue };
             self.wait_for_the_applier(last);
-            match self.inbox.append(&entries, *self.applied.borrow()) {
+            // The entries borrow the bodies the commands hold: nothing is copied to be written.
+            let entries: Vec<_> = commands.iter().filter_map(|(seq, c)| replay::entry(*seq, c)).collect();
+            let appended = self.inbox.append(&entries, *self.applied.borrow());
+            drop(entries);
+            match appended {
                 Ok(()) => {
-                    self.metrics.accept_batch_size.observe(entries.len() as f64);
+                    self.metrics.accept_batch_size.observe(commands.len() as f64);
                     self.next_seq = last + 1;
-                    self.handoff.offer(commands);
+                    let not_handed = self.handoff.offer(commands).err();
                     self.accepted.send_replace(last);
                     for reply in replies {
                         let _ = reply.send(Ok(()));
                     }
+                    // Senders first: the applier reads these from the inbox.
+                    drop(not_handed);
                 }
                 Err(e) => {
                     // Nothing of the batch was committed, so its seqs are free again.

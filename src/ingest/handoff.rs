@@ -33,16 +33,18 @@ pub(super) fn channel() -> (Handoff, Received) {
 }
 
 impl Handoff {
-    /// Hands over a committed batch (seqs ascending), unless that would hold more than the limit.
-    pub(super) fn offer(&self, batch: Vec<(i64, Command)>) {
+    /// Hands over a committed batch (seqs ascending), unless that would hold more than the limit: then the batch comes
+    /// back, for the caller to drop once it has answered its senders (freeing a thousand events takes a while).
+    pub(super) fn offer(&self, batch: Vec<(i64, Command)>) -> Result<(), Vec<(i64, Command)>> {
         let n = batch.len();
         if self.held.fetch_add(n, Ordering::AcqRel) + n > LIMIT {
             self.held.fetch_sub(n, Ordering::AcqRel);
-            return;
+            return Err(batch);
         }
-        if self.tx.send(batch).is_err() {
+        self.tx.send(batch).map_err(|refused| {
             self.held.fetch_sub(n, Ordering::AcqRel);
-        }
+            refused.0
+        })
     }
 }
 
@@ -102,9 +104,9 @@ mod tests {
     #[test]
     fn a_gap_is_read_from_the_inbox_and_the_rest_taken_from_memory() {
         let (handoff, mut received) = channel();
-        handoff.offer(vec![command(1), command(2)]);
+        handoff.offer(vec![command(1), command(2)]).unwrap();
         // 3 and 4 were not handed over (say the handoff was full).
-        handoff.offer(vec![command(5), command(6), command(7)]);
+        handoff.offer(vec![command(5), command(6), command(7)]).unwrap();
         assert_eq!(seqs(received.next(0, 10)), Ok((vec![1, 2], 2)));
         assert_eq!(seqs(received.next(2, 10)), Err(Some(5)));
         // The applier read 3 and 4 from the inbox; the rest comes from memory, `limit` at a time.
@@ -117,7 +119,7 @@ mod tests {
     #[test]
     fn events_already_read_from_the_inbox_are_dropped() {
         let (handoff, mut received) = channel();
-        handoff.offer(vec![command(3), command(4)]);
+        handoff.offer(vec![command(3), command(4)]).unwrap();
         assert_eq!(seqs(received.next(3, 10)), Ok((vec![4], 4)));
         assert_eq!(received.held.load(Ordering::Acquire), 0);
     }
@@ -125,8 +127,8 @@ mod tests {
     #[test]
     fn nothing_is_held_beyond_the_limit() {
         let (handoff, mut received) = channel();
-        handoff.offer((1..=LIMIT as i64).map(command).collect());
-        handoff.offer(vec![command(LIMIT as i64 + 1)]);
+        handoff.offer((1..=LIMIT as i64).map(command).collect()).unwrap();
+        assert_eq!(handoff.offer(vec![command(LIMIT as i64 + 1)]).unwrap_err().len(), 1);
         let Next::Handed(commands, last) = received.next(0, usize::MAX) else { panic!() };
         assert_eq!((commands.len(), last), (LIMIT, LIMIT as i64));
         assert!(matches!(received.next(last, 10), Next::Read { before: None }));

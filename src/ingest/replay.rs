@@ -5,7 +5,7 @@
 //! the unified path took from the query string, the dedup key generated for a trigger that had none, and the time.
 
 use crate::domain::{DedupKey, IntegrationKey, Protocol, ServiceDirectory, ServiceRef, UrgencyRule};
-use crate::store::sqlite::inbox::InboxEntry;
+use crate::store::sqlite::inbox::{EntryRef, InboxEntry};
 use crate::store::Command;
 use crate::wire::{change_v2, events_v1, events_v2, fields};
 
@@ -51,26 +51,26 @@ pub fn command(entry: InboxEntry, directory: &ServiceDirectory) -> Result<Comman
 }
 
 /// The inbox entry that stands for an accepted alert or change command (`None` for any other command).
-pub fn entry(seq: i64, command: &Command) -> Option<InboxEntry> {
+pub fn entry(seq: i64, command: &Command) -> Option<EntryRef<'_>> {
     match command {
-        Command::Alert { service, integration_key, protocol, event, raw, received_at } => Some(InboxEntry {
+        Command::Alert { service, integration_key, protocol, event, raw, received_at } => Some(EntryRef {
             seq,
             received_at: *received_at,
             protocol: *protocol,
-            integration_key: integration_key.expose().to_owned(),
-            dedup_key: Some(event.dedup_key.as_str().to_owned()),
-            service: service.name.clone(),
-            raw: raw.clone(),
+            integration_key: integration_key.expose(),
+            dedup_key: Some(event.dedup_key.as_str()),
+            service: &service.name,
+            raw,
         }),
-        Command::Change { service, raw, received_at, .. } => Some(InboxEntry {
+        Command::Change { service, raw, received_at, .. } => Some(EntryRef {
             seq,
             received_at: *received_at,
             protocol: Protocol::Change,
             // The change parser reads the key from the body again.
-            integration_key: String::new(),
+            integration_key: "",
             dedup_key: None,
-            service: service.name.clone(),
-            raw: raw.clone(),
+            service: &service.name,
+            raw,
         }),
         _ => None,
     }
@@ -109,8 +109,17 @@ mod tests {
     }
 
     fn round_trip(command: Command) -> Command {
-        let entry = entry(7, &command).unwrap();
-        super::command(entry, &ServiceDirectory::Open).unwrap()
+        let e = entry(7, &command).unwrap();
+        let owned = InboxEntry {
+            seq: e.seq,
+            received_at: e.received_at,
+            protocol: e.protocol,
+            integration_key: e.integration_key.to_owned(),
+            dedup_key: e.dedup_key.map(str::to_owned),
+            service: e.service.to_owned(),
+            raw: e.raw.to_owned(),
+        };
+        super::command(owned, &ServiceDirectory::Open).unwrap()
     }
 
     fn alert_parts(c: &Command) -> (String, String, Protocol, String, Millis) {

@@ -32,6 +32,51 @@ pub struct InboxEntry {
     pub raw: String,
 }
 
+/// An entry to append, borrowed from the command it stands for: the intake writes the body it already holds.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryRef<'a> {
+    /// See [`InboxEntry::seq`].
+    pub seq: i64,
+    /// See [`InboxEntry::received_at`].
+    pub received_at: Millis,
+    /// See [`InboxEntry::protocol`].
+    pub protocol: Protocol,
+    /// See [`InboxEntry::integration_key`].
+    pub integration_key: &'a str,
+    /// See [`InboxEntry::dedup_key`].
+    pub dedup_key: Option<&'a str>,
+    /// See [`InboxEntry::service`].
+    pub service: &'a str,
+    /// See [`InboxEntry::raw`].
+    pub raw: &'a str,
+}
+
+/// What [`Inbox::append`] takes: a borrowed entry, or an owned one.
+pub trait AsEntry {
+    /// The entry, borrowed.
+    fn entry(&self) -> EntryRef<'_>;
+}
+
+impl AsEntry for EntryRef<'_> {
+    fn entry(&self) -> EntryRef<'_> {
+        *self
+    }
+}
+
+impl AsEntry for InboxEntry {
+    fn entry(&self) -> EntryRef<'_> {
+        EntryRef {
+            seq: self.seq,
+            received_at: self.received_at,
+            protocol: self.protocol,
+            integration_key: &self.integration_key,
+            dedup_key: self.dedup_key.as_deref(),
+            service: &self.service,
+            raw: &self.raw,
+        }
+    }
+}
+
 /// The inbox file, open for appending (intake) and reading (applier).
 #[derive(Clone)]
 pub struct Inbox {
@@ -103,7 +148,7 @@ impl Inbox {
 
     /// Commits `entries` durably, in one transaction that also deletes the entries up to `applied_through` (the
     /// database has recorded them as applied), so pruning costs no commit of its own.
-    pub fn append(&self, entries: &[InboxEntry], applied_through: i64) -> Result<(), StoreError> {
+    pub fn append<E: AsEntry>(&self, entries: &[E], applied_through: i64) -> Result<(), StoreError> {
         let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.prepare_cached("DELETE FROM inbox WHERE seq <= ?1")?.execute([applied_through])?;
@@ -112,7 +157,7 @@ impl Inbox {
                 "INSERT INTO inbox (seq, received_at, protocol, integration_key, dedup_key, service, raw) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            for e in entries {
+            for e in entries.iter().map(AsEntry::entry) {
                 insert.execute(rusqlite::params![
                     e.seq,
                     e.received_at.0,
