@@ -6,6 +6,18 @@
 
 use crate::domain::{IncidentStatus, Millis};
 
+/// An insert that reports the new row's id: `$returning` with ` RETURNING id`, for PostgreSQL, and `$plain` without it,
+/// for SQLite, which reads the id from the connection instead (its `RETURNING` runs as a trigger, and a statement with a
+/// trigger keeps a copy of every page it changes in case it has to undo itself).
+macro_rules! insert_returning_id {
+    ($(#[$doc:meta])* $returning:ident, $plain:ident, $sql:literal) => {
+        $(#[$doc])*
+        pub(super) const $returning: &str = concat!($sql, " RETURNING id");
+        $(#[$doc])*
+        pub(super) const $plain: &str = $sql;
+    };
+}
+
 /// The columns of a held alert, in the order the row readers expect.
 macro_rules! held_columns {
     () => {
@@ -37,9 +49,13 @@ pub(super) const NEXT_NUMBER_UNDER_WRITE_LOCK: &str = "SELECT COALESCE(MAX(numbe
 pub(super) const ENSURE_SERVICE: &str =
     "INSERT INTO services (name, urgency, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
 
-/// Refused (no row) when the key pair has an open alert already: the partial unique index decides.
-pub(super) const CLAIM_ALERT: &str = "INSERT INTO alerts (incident_number, integration_key, dedup_key, status, \
-     created_at) VALUES ($1, $2, $3, 'triggered', $4) ON CONFLICT DO NOTHING RETURNING id";
+insert_returning_id!(
+    /// Refused (no row) when the key pair has an open alert already: the partial unique index decides.
+    CLAIM_ALERT,
+    CLAIM_ALERT_PLAIN,
+    "INSERT INTO alerts (incident_number, integration_key, dedup_key, status, created_at) \
+     VALUES ($1, $2, $3, 'triggered', $4) ON CONFLICT DO NOTHING"
+);
 
 pub(super) const INSERT_INCIDENT: &str = "INSERT INTO incidents (number, id, service, status, dedup_key, title, \
      severity, urgency, source, component, grp, class, details, created_at, updated_at, origin, origin_source, \
@@ -50,9 +66,12 @@ pub(super) const INSERT_INCIDENT: &str = "INSERT INTO incidents (number, id, ser
 pub(super) const HELD_ALERT: &str =
     concat!("SELECT ", held_columns!(), " FROM held_alerts WHERE integration_key = $1 AND dedup_key = $2");
 
-pub(super) const INSERT_HELD: &str = "INSERT INTO held_alerts (integration_key, dedup_key, service, urgency, title, \
-     severity, source, component, grp, class, details, received_at, opens_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
+insert_returning_id!(
+    INSERT_HELD,
+    INSERT_HELD_PLAIN,
+    "INSERT INTO held_alerts (integration_key, dedup_key, service, urgency, title, severity, source, component, grp, \
+     class, details, received_at, opens_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+);
 
 pub(super) const DELETE_HELD: &str = "DELETE FROM held_alerts WHERE id = $1";
 
@@ -127,9 +146,12 @@ pub(super) const INCIDENT_BY_NUMBER: &str = "SELECT number, id, service, status 
 
 pub(super) const INCIDENT_BY_ID: &str = "SELECT number, id, service, status FROM incidents WHERE id = $1";
 
-pub(super) const INSERT_EVENT: &str = "INSERT INTO events (received_at, protocol, action, service, dedup_key, \
-     outcome, alert_id, incident_number, summary, severity, raw, held_alert_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
+insert_returning_id!(
+    INSERT_EVENT,
+    INSERT_EVENT_PLAIN,
+    "INSERT INTO events (received_at, protocol, action, service, dedup_key, outcome, alert_id, incident_number, \
+     summary, severity, raw, held_alert_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+);
 
 /// Columns by position: `id, service, severity, urgency, title, source, component, grp, class, dedup_key, details,
 /// labels`.
@@ -141,8 +163,12 @@ pub(super) const INSERT_DISPATCH: &str = "INSERT INTO dispatches (dispatch_key, 
      transition, status, attempts, next_attempt_at, created_at, deadline, updated_at) \
      VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $7, $6) ON CONFLICT (dispatch_key) DO NOTHING";
 
-pub(super) const INSERT_CHANGE: &str = "INSERT INTO change_events (service, received_at, occurred_at, summary, \
-     source, custom_details, links, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+insert_returning_id!(
+    INSERT_CHANGE,
+    INSERT_CHANGE_PLAIN,
+    "INSERT INTO change_events (service, received_at, occurred_at, summary, source, custom_details, links, raw) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+);
 
 pub(super) const INSERT_AGENT_SESSION: &str = "INSERT INTO agent_sessions (incident_number, dispatch_id, action, \
      session_id, url, status, pull_requests, polls, next_poll_at, done, created_at, updated_at) \

@@ -135,6 +135,18 @@ impl BatchTx<'_> {
         self.0.prepare_cached(sql)?.execute(params)
     }
 
+    /// Runs an insert written without `RETURNING id` (see `insert_returning_id!`) and returns the new row's id.
+    fn insert(&self, sql: &str, params: impl Params) -> rusqlite::Result<i64> {
+        self.0.prepare_cached(sql)?.execute(params)?;
+        Ok(self.0.last_insert_rowid())
+    }
+
+    /// [`Self::insert`] for an insert with `ON CONFLICT DO NOTHING`: `None` when the conflict left the row out.
+    fn insert_unless_conflict(&self, sql: &str, params: impl Params) -> rusqlite::Result<Option<i64>> {
+        let inserted = self.0.prepare_cached(sql)?.execute(params)?;
+        Ok((inserted == 1).then(|| self.0.last_insert_rowid()))
+    }
+
     fn row<T>(
         &self,
         sql: &str,
@@ -249,7 +261,7 @@ impl IngestTx for BatchTx<'_> {
         dedup_key: &str,
         at: Millis,
     ) -> Result<Option<i64>, StoreError> {
-        Ok(self.row(CLAIM_ALERT, (incident_number, integration_key, dedup_key, at.0), |r| r.get(0))?)
+        Ok(self.insert_unless_conflict(CLAIM_ALERT_PLAIN, (incident_number, integration_key, dedup_key, at.0))?)
     }
 
     async fn insert_incident(&mut self, n: &NewIncident<'_>) -> Result<(), StoreError> {
@@ -323,7 +335,7 @@ impl IngestTx for BatchTx<'_> {
             e.raw,
             e.held_alert_id,
         ];
-        Ok(self.one(INSERT_EVENT, params, |r| r.get(0))?)
+        Ok(self.insert(INSERT_EVENT_PLAIN, params)?)
     }
 
     async fn incident_facts(&mut self, incident_number: i64) -> Result<IncidentFacts, StoreError> {
@@ -372,7 +384,7 @@ impl IngestTx for BatchTx<'_> {
             h.received_at.0,
             h.opens_at.0,
         ];
-        Ok(self.one(INSERT_HELD, params, |r| r.get(0))?)
+        Ok(self.insert(INSERT_HELD_PLAIN, params)?)
     }
 
     async fn delete_held(&mut self, id: i64) -> Result<(), StoreError> {
@@ -463,7 +475,7 @@ impl IngestTx for BatchTx<'_> {
         let details = event.custom_details.as_ref().map(|d| d.to_string());
         let occurred_at = event.timestamp.unwrap_or(at).0;
         let params = (service, at.0, occurred_at, &event.summary, &event.source, details, links, raw);
-        Ok(self.one(INSERT_CHANGE, params, |r| r.get(0))?)
+        Ok(self.insert(INSERT_CHANGE_PLAIN, params)?)
     }
 
     async fn insert_agent_session(&mut self, s: &NewAgentSession) -> Result<bool, StoreError> {
