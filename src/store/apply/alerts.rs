@@ -10,8 +10,8 @@ use crate::domain::external::Origin;
 use crate::domain::lifecycle::DropReason;
 use crate::domain::rules::Facts;
 use crate::domain::{
-    lifecycle, AlertDetails, AlertEvent, ChangeEvent, EventAction, IncidentStatus, Millis, Protocol, ServiceRef,
-    Transition,
+    lifecycle, AlertEvent, ChangeEvent, EventAction, IncidentStatus, Millis, Protocol, ServiceRef, Severity,
+    Transition, Urgency,
 };
 use crate::store::{CommandResult, Outcome, StoreError};
 
@@ -142,20 +142,74 @@ async fn on_open_alert<T: IngestTx>(
     Ok(transition)
 }
 
-fn facts<'a>(service: &'a ServiceRef, dedup_key: &'a str, d: &'a AlertDetails) -> Facts<'a> {
-    Facts {
-        trigger: crate::domain::Trigger::Triggered,
-        service: &service.name,
-        severity: d.severity,
-        urgency: service.urgency.urgency_for(d.severity),
-        summary: &d.summary,
-        source: d.source.as_deref(),
-        component: d.component.as_deref(),
-        group: d.group.as_deref(),
-        class: d.class.as_deref(),
-        dedup_key,
-        custom_details: d.custom_details.as_ref(),
-        labels: &[],
+/// A trigger about to open an alert, borrowed from the event that brought it or from the held alert it waited as.
+pub(super) struct NewAlert<'a> {
+    integration_key: &'a str,
+    dedup_key: &'a str,
+    urgency: Urgency,
+    title: &'a str,
+    severity: Severity,
+    source: Option<&'a str>,
+    component: Option<&'a str>,
+    group: Option<&'a str>,
+    class: Option<&'a str>,
+    details: Option<&'a serde_json::Value>,
+}
+
+impl<'a> From<&'a HeldAlert> for NewAlert<'a> {
+    fn from(h: &'a HeldAlert) -> Self {
+        NewAlert {
+            integration_key: &h.integration_key,
+            dedup_key: &h.dedup_key,
+            urgency: h.urgency,
+            title: &h.title,
+            severity: h.severity,
+            source: h.source.as_deref(),
+            component: h.component.as_deref(),
+            group: h.group.as_deref(),
+            class: h.class.as_deref(),
+            details: h.details.as_ref(),
+        }
+    }
+}
+
+impl NewAlert<'_> {
+    /// What rules, silences and grouping match it on.
+    fn facts<'a>(&'a self, service: &'a ServiceRef) -> Facts<'a> {
+        Facts {
+            trigger: crate::domain::Trigger::Triggered,
+            service: &service.name,
+            severity: self.severity,
+            urgency: self.urgency,
+            summary: self.title,
+            source: self.source,
+            component: self.component,
+            group: self.group,
+            class: self.class,
+            dedup_key: self.dedup_key,
+            custom_details: self.details,
+            labels: &[],
+        }
+    }
+
+    /// It as a held alert, to wait for its service's pause.
+    fn held(&self, service: &ServiceRef, received_at: Millis, opens_at: Millis) -> HeldAlert {
+        HeldAlert {
+            id: 0,
+            integration_key: self.integration_key.to_owned(),
+            dedup_key: self.dedup_key.to_owned(),
+            service: service.name.clone(),
+            urgency: self.urgency,
+            title: self.title.to_owned(),
+            severity: self.severity,
+            source: self.source.map(str::to_owned),
+            component: self.component.map(str::to_owned),
+            group: self.group.map(str::to_owned),
+            class: self.class.map(str::to_owned),
+            details: self.details.cloned(),
+            received_at,
+            opens_at,
+        }
     }
 }
 
@@ -167,35 +221,29 @@ async fn on_new_alert<T: IngestTx>(
     at: Millis,
 ) -> Result<Option<(Transition, Target)>, StoreError> {
     let details = a.event.details.as_ref().expect("the wire layer requires details on triggers");
-    let dedup = a.event.dedup_key.as_str();
     let noise = &a.service.noise;
-    let f = facts(a.service, dedup, details);
+    let alert = NewAlert {
+        integration_key: a.key,
+        dedup_key: a.event.dedup_key.as_str(),
+        urgency: a.service.urgency.urgency_for(details.severity),
+        title: &details.summary,
+        severity: details.severity,
+        source: details.source.as_deref(),
+        component: details.component.as_deref(),
+        group: details.group.as_deref(),
+        class: details.class.as_deref(),
+        details: details.custom_details.as_ref(),
+    };
+    let f = alert.facts(a.service);
     if noise.in_maintenance(at) || ctx.silences.iter().any(|s| s.silences(&f, at)) {
         return Ok(Some((Transition::Dropped(DropReason::Silenced), Target::default())));
     }
-    let mut held = HeldAlert {
-        id: 0,
-        integration_key: a.key.to_owned(),
-        dedup_key: dedup.to_owned(),
-        service: a.service.name.clone(),
-        urgency: f.urgency,
-        title: details.summary.clone(),
-        severity: details.severity,
-        source: details.source.clone(),
-        component: details.component.clone(),
-        group: details.group.clone(),
-        class: details.class.clone(),
-        details: details.custom_details.clone(),
-        received_at: at,
-        opens_at: at,
-    };
     if let Some(opens_at) = noise.opens_at(at) {
-        held.opens_at = opens_at;
         tx.ensure_service(a.service, at).await?;
-        let id = tx.insert_held(&held).await?;
+        let id = tx.insert_held(&alert.held(a.service, at, opens_at)).await?;
         return Ok(Some((Transition::Held, Target { held_id: Some(id), ..Target::default() })));
     }
-    open_alert(tx, ctx, a.service, &held, at).await
+    open_alert(tx, ctx, a.service, &alert, at).await
 }
 
 /// Opens an alert for `alert` (a new trigger, or a held one whose pause is over): on the flapping
@@ -205,25 +253,14 @@ pub(super) async fn open_alert<T: IngestTx>(
     tx: &mut T,
     ctx: &ApplyContext<'_>,
     service: &ServiceRef,
-    alert: &HeldAlert,
+    alert: &NewAlert<'_>,
     at: Millis,
 ) -> Result<Option<(Transition, Target)>, StoreError> {
     let noise = &service.noise;
-    let d = AlertDetails {
-        summary: alert.title.clone(),
-        source: alert.source.clone(),
-        severity: alert.severity,
-        timestamp: None,
-        component: alert.component.clone(),
-        group: alert.group.clone(),
-        class: alert.class.clone(),
-        custom_details: alert.details.clone(),
-    };
-    let f = facts(service, &alert.dedup_key, &d);
-    let group_key = noise.group_key(&f);
+    let group_key = noise.group_key(&alert.facts(service));
     let existing = match noise.flapping {
         Some(_) => {
-            let found = tx.flapping_incident(&service.name, &alert.integration_key, &alert.dedup_key).await?;
+            let found = tx.flapping_incident(&service.name, alert.integration_key, alert.dedup_key).await?;
             found.map(|h| (h, Transition::Appended))
         }
         None => None,
@@ -236,7 +273,7 @@ pub(super) async fn open_alert<T: IngestTx>(
         _ => None,
     };
     if let Some((head, transition)) = existing {
-        let Some(alert_id) = tx.claim_alert(head.number, &alert.integration_key, &alert.dedup_key, at).await? else {
+        let Some(alert_id) = tx.claim_alert(head.number, alert.integration_key, alert.dedup_key, at).await? else {
             return Ok(None);
         };
         let target = Target { alert_id: Some(alert_id), incident: Some((head.id, head.number)), held_id: None };
@@ -244,7 +281,7 @@ pub(super) async fn open_alert<T: IngestTx>(
     }
     tx.ensure_service(service, at).await?;
     let number = tx.next_incident_number().await?;
-    let Some(alert_id) = tx.claim_alert(number, &alert.integration_key, &alert.dedup_key, at).await? else {
+    let Some(alert_id) = tx.claim_alert(number, alert.integration_key, alert.dedup_key, at).await? else {
         return Ok(None);
     };
     let id = super::new_incident_id();
@@ -252,15 +289,15 @@ pub(super) async fn open_alert<T: IngestTx>(
         number,
         id: &id,
         service: &service.name,
-        dedup_key: &alert.dedup_key,
-        title: &alert.title,
+        dedup_key: alert.dedup_key,
+        title: alert.title,
         severity: alert.severity,
         urgency: alert.urgency,
-        source: alert.source.as_deref(),
-        component: alert.component.as_deref(),
-        group: alert.group.as_deref(),
-        class: alert.class.as_deref(),
-        details: alert.details.as_ref(),
+        source: alert.source,
+        component: alert.component,
+        group: alert.group,
+        class: alert.class,
+        details: alert.details,
         origin: Origin::Events,
         origin_source: None,
         external_id: None,

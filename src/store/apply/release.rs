@@ -24,7 +24,7 @@ pub async fn apply<T: IngestTx>(
             .cloned()
             .unwrap_or_else(|| ServiceRef::new(held.service.clone(), UrgencyRule::High));
         tx.delete_held(held.id).await?;
-        let Some((transition, target)) = open_alert(tx, &ctx, &service, &held, now).await? else {
+        let Some((transition, target)) = open_alert(tx, &ctx, &service, &(&held).into(), now).await? else {
             // Another writer opened an alert for this key meanwhile; the held events stay unfiled.
             continue;
         };
