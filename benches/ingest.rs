@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod shared;
+
 /// Set in the environment of the re-executed bench binary to make it the bare server instead of the benchmark.
 const BARE_ENV: &str = "FIREHOUSE_BENCH_BARE";
 /// Measured seconds per row, overriding [`DEFAULT_SECONDS`].
@@ -461,8 +463,6 @@ mod load {
     pub const CONNECTIONS: usize = 64;
     /// About one event in this many repeats a dedup key already sent (an alert firing again); the rest are new.
     const REPEAT_ONE_IN: u64 = 4;
-    /// The integration key of every event; Firehouse runs in open mode, so it becomes one service.
-    const ROUTING_KEY: &str = "0123456789abcdef0123456789abcdef";
     /// A connection that failed waits this long before reconnecting, so a dead server is not spun on.
     const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
 
@@ -653,7 +653,7 @@ mod load {
             if !repeat {
                 self.new_keys += 1;
             }
-            (Bytes::from(trigger_body(self.connection, key, self.made)), !repeat)
+            (Bytes::from(crate::shared::trigger_body(self.connection, key, self.made)), !repeat)
         }
 
         fn random(&mut self) -> u64 {
@@ -662,34 +662,6 @@ mod load {
             self.rng ^= self.rng << 17;
             self.rng
         }
-    }
-
-    /// A v2 trigger of about 700 bytes, shaped like Alertmanager's through PagerDuty's integration: everything but
-    /// the measured value follows from the alert (`connection`, `key`), so repeats describe the same alert.
-    pub fn trigger_body(connection: usize, key: u64, made: u64) -> String {
-        const SEVERITIES: [&str; 4] = ["critical", "error", "warning", "info"];
-        let severity = SEVERITIES[(key % 4) as usize];
-        let host = format!("db-{connection:02}-{:04}.prod.eu-west-1.example.com", key % 10_000);
-        let value = 90.0 + (made % 100) as f64 / 10.0;
-        format!(
-            concat!(
-                r#"{{"routing_key":"{routing_key}","event_action":"trigger","dedup_key":"bench/{connection}/{key}","#,
-                r#""payload":{{"summary":"Disk usage {value:.1}% on /var/lib/postgresql at {host} is over 90%","#,
-                r#""source":"{host}","severity":"{severity}","component":"postgresql","group":"prod-eu-west-1","#,
-                r#""class":"disk","custom_details":{{"alertname":"DiskSpaceLow","#,
-                r#""instance":"10.0.{connection}.12:9100","job":"node-exporter","#,
-                r#""mountpoint":"/var/lib/postgresql","device":"/dev/nvme1n1","fstype":"ext4","#,
-                r#""value":"{value:.1}","threshold":"90","team":"storage","#,
-                r#""runbook_url":"https://runbooks.example.com/storage/disk-space-low"}}}},"#,
-                r#""client":"Alertmanager","client_url":"https://alertmanager.example.com/#/alerts"}}"#
-            ),
-            routing_key = ROUTING_KEY,
-            connection = connection,
-            key = key,
-            value = value,
-            host = host,
-            severity = severity,
-        )
     }
 }
 
@@ -799,7 +771,7 @@ mod probe {
 
 /// The Markdown report and its place in `BENCHMARKS.md`.
 mod report {
-    use super::load::{self, CONNECTIONS};
+    use super::load::CONNECTIONS;
     use super::Row;
     use std::fmt::Write as _;
     use std::path::Path;
@@ -826,25 +798,17 @@ mod report {
         out
     }
 
-    /// Writes `section` into `path` between the markers, replacing the previous one or appending it.
+    /// Writes `section` into `path` between this bench's markers, replacing the previous one or appending it.
     pub fn store(path: &Path, section: &str) -> std::io::Result<()> {
-        let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-        let block = format!("{BEGIN}\n{}\n{END}", section.trim_end());
-        let text = match (existing.find(BEGIN), existing.find(END)) {
-            (Some(begin), Some(end)) if end > begin => {
-                format!("{}{block}{}", &existing[..begin], &existing[end + END.len()..])
-            }
-            _ => format!("{}\n\n{block}\n", existing.trim_end()),
-        };
-        std::fs::write(path, text)
+        crate::shared::store_section(path, BEGIN, END, section)
     }
 
     fn header(out: &mut String, measured: Duration) {
-        let sample = load::trigger_body(0, 0, 1).len();
+        let sample = crate::shared::trigger_body(0, 0, 1).len();
         let _ = writeln!(out, "## Ingest: `POST /v2/enqueue` throughput\n");
         let _ = writeln!(out, "- Date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
-        let _ = writeln!(out, "- Machine: {}", machine());
-        if let Some(revision) = revision() {
+        let _ = writeln!(out, "- Machine: {}", crate::shared::machine());
+        if let Some(revision) = crate::shared::revision() {
             let _ = writeln!(out, "- Firehouse: {revision}");
         }
         let _ = writeln!(
@@ -917,7 +881,11 @@ mod report {
     }
 
     fn time(out: &mut String, rows: &[Row]) {
-        let _ = writeln!(out, "Where the time goes (CPU over the counted window, 100% = one core of {}):\n", cores());
+        let _ = writeln!(
+            out,
+            "Where the time goes (CPU over the counted window, 100% = one core of {}):\n",
+            crate::shared::cores()
+        );
         let _ = writeln!(
             out,
             "| server | server CPU | load generator CPU | batches | mean batch | median batch ≤ | mean time in server |"
@@ -996,34 +964,5 @@ mod report {
     /// KiB to MB (10^6 bytes), the unit the targets use.
     fn mb(kib: u64) -> f64 {
         kib as f64 * 1024.0 / 1e6
-    }
-
-    fn cores() -> usize {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    }
-
-    /// The commit measured, so that numbers from different runs can be told apart; `None` outside a git checkout.
-    fn revision() -> Option<String> {
-        let output = std::process::Command::new("git")
-            .args(["-C", env!("CARGO_MANIFEST_DIR"), "describe", "--always", "--dirty= with uncommitted changes"])
-            .output()
-            .ok()?;
-        let text = String::from_utf8(output.stdout).ok()?;
-        (output.status.success() && !text.trim().is_empty()).then(|| format!("commit {}", text.trim()))
-    }
-
-    /// Cores, CPU model and memory, from `/proc`.
-    fn machine() -> String {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let model = proc_field(&cpuinfo, "model name").unwrap_or_else(|| "unknown CPU".to_owned());
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let ram_kib: u64 =
-            proc_field(&meminfo, "MemTotal").and_then(|v| v.trim_end_matches("kB").trim().parse().ok()).unwrap_or(0);
-        format!("{} CPUs (nproc), {model}, {:.1} GiB RAM", cores(), ram_kib as f64 / (1024.0 * 1024.0))
-    }
-
-    /// The value of the first `name: value` line of a `/proc` file.
-    fn proc_field(text: &str, name: &str) -> Option<String> {
-        text.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_owned())
     }
 }

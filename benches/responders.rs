@@ -19,6 +19,8 @@ use hyper_util::rt::TokioIo;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+
+mod shared;
 use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
@@ -73,7 +75,7 @@ fn run() -> anyhow::Result<()> {
     let text = render(&latency, &rows, seconds);
     println!("{text}");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
-    store(&path, &text)?;
+    shared::store_section(&path, BEGIN, END, &text)?;
     eprintln!("responders bench: wrote {}", path.display());
     Ok(())
 }
@@ -571,7 +573,7 @@ fn render(l: &latency::Outcome, rows: &[throughput::Row], seconds: u64) -> Strin
     let mut out = String::new();
     let _ = writeln!(out, "## Responders: event-to-agent-call latency, and ingest with grouping\n");
     let _ = writeln!(out, "- Date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
-    let _ = writeln!(out, "- Machine: {}", machine());
+    let _ = writeln!(out, "- Machine: {}", shared::machine());
     let _ = writeln!(
         out,
         "- Reproduce: `cargo bench --bench responders` (env `{SECONDS_ENV}` sets the seconds per phase, default \
@@ -666,30 +668,4 @@ fn render(l: &latency::Outcome, rows: &[throughput::Row], seconds: u64) -> Strin
         let _ = writeln!(out, "\nFirst error (grouping {}): `{}`", r.grouping, r.first_error.as_deref().unwrap_or(""));
     }
     out
-}
-
-fn machine() -> String {
-    let field = |text: &str, name: &str| {
-        text.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_owned())
-    };
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let model = field(&cpuinfo, "model name").unwrap_or_else(|| "unknown CPU".to_owned());
-    let kib: f64 =
-        field(&meminfo, "MemTotal").and_then(|v| v.trim_end_matches("kB").trim().parse().ok()).unwrap_or(0.0);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{cores} CPUs (nproc), {model}, {:.1} GiB RAM", kib / (1024.0 * 1024.0))
-}
-
-/// Writes `section` between this bench's markers in `path`, replacing the previous one or appending it.
-fn store(path: &Path, section: &str) -> std::io::Result<()> {
-    let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-    let block = format!("{BEGIN}\n{}\n{END}", section.trim_end());
-    let text = match (existing.find(BEGIN), existing.find(END)) {
-        (Some(begin), Some(end)) if end > begin => {
-            format!("{}{block}{}", &existing[..begin], &existing[end + END.len()..])
-        }
-        _ => format!("{}\n\n{block}\n", existing.trim_end()),
-    };
-    std::fs::write(path, text)
 }
