@@ -55,14 +55,21 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// The commit measured, so that numbers from different runs can be told apart; `None` outside a git checkout.
+/// The commit measured, so that numbers from different runs can be told apart; `None` outside a git checkout. Changes
+/// to `BENCHMARKS.md` do not count as uncommitted: the benches write it themselves.
 pub fn revision() -> Option<String> {
-    let output = std::process::Command::new("git")
-        .args(["-C", env!("CARGO_MANIFEST_DIR"), "describe", "--always", "--dirty= with uncommitted changes"])
-        .output()
-        .ok()?;
-    let text = String::from_utf8(output.stdout).ok()?;
-    (output.status.success() && !text.trim().is_empty()).then(|| format!("commit {}", text.trim()))
+    let git = |args: &[&str]| {
+        let output =
+            std::process::Command::new("git").arg("-C").arg(env!("CARGO_MANIFEST_DIR")).args(args).output().ok()?;
+        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--short", "HEAD"]).filter(|c| !c.is_empty())?;
+    let changed = git(&["status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)BENCHMARKS.md"])?;
+    Some(if changed.is_empty() {
+        format!("commit {commit}")
+    } else {
+        format!("commit {commit} with uncommitted changes")
+    })
 }
 
 /// Writes `section` into `path` between the markers `begin` and `end`, replacing what was there or appending it.
