@@ -579,7 +579,7 @@ async fn batches_of_two_instances_over_the_same_alerts_both_commit() {
     let rules = firehouse::domain::rules::RuleSet::default();
     let trigger = |dedup: &str| {
         let raw = v2_trigger(KEY, dedup, "Crossed").to_string();
-        let parsed = events_v2::parse(&fields::parse_object(raw.as_bytes()).unwrap(), None).unwrap();
+        let parsed = events_v2::parse(fields::parse_object(raw.as_bytes()).unwrap(), None).unwrap();
         Command::Alert {
             service: directory.resolve(&parsed.integration_key).expect("a configured key"),
             integration_key: parsed.integration_key,

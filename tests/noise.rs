@@ -29,7 +29,7 @@ fn alert(svc: &ServiceRef, action: &str, dedup: &str, source: &str, when: Millis
         "payload": {"summary": format!("{dedup} on {source}"), "source": source, "severity": "critical",
                     "custom_details": {"cluster": "eu-1"}}});
     let raw = body.to_string();
-    let parsed = events_v2::parse(&fields::parse_object(raw.as_bytes()).unwrap(), None).unwrap();
+    let parsed = events_v2::parse(fields::parse_object(raw.as_bytes()).unwrap(), None).unwrap();
     Command::Alert {
         service: svc.clone(),
         integration_key: parsed.integration_key,

@@ -357,9 +357,9 @@ async fn events_receiver(v1: bool) -> Receiver {
     Receiver::start(move |r| {
         let parsed = fields::parse_object(&r.body).and_then(|obj| {
             if v1 {
-                events_v1::parse(&obj, None)
+                events_v1::parse(obj, None)
             } else {
-                events_v2::parse(&obj, None)
+                events_v2::parse(obj, None)
             }
         });
         let resp = match parsed {
@@ -395,7 +395,7 @@ async fn forwards_v2_events_that_the_events_api_accepts() {
     let got = rx.requests();
     assert_eq!(got.len(), 3);
     let parsed: Vec<_> =
-        got.iter().map(|r| events_v2::parse(&fields::parse_object(&r.body).unwrap(), None).unwrap()).collect();
+        got.iter().map(|r| events_v2::parse(fields::parse_object(&r.body).unwrap(), None).unwrap()).collect();
     assert_eq!(
         parsed.iter().map(|k| k.event.action).collect::<Vec<_>>(),
         [EventAction::Trigger, EventAction::Acknowledge, EventAction::Resolve]
@@ -443,7 +443,7 @@ async fn forwards_v1_events_that_the_events_api_accepts() {
     assert_eq!(bodies[0]["details"]["firehouse_incident"], INCIDENT_ID);
     assert_eq!(bodies[1]["event_type"], "acknowledge");
     assert_eq!(bodies[2]["event_type"], "resolve");
-    let parsed = events_v1::parse(&fields::parse_object(&got[0].body).unwrap(), None).unwrap();
+    let parsed = events_v1::parse(fields::parse_object(&got[0].body).unwrap(), None).unwrap();
     assert_eq!(parsed.event.details.unwrap().summary, "Disk 95% full on db1 (/var/lib/postgresql)");
     assert_eq!(parsed.event.links[0].href, INCIDENT_URL);
 }

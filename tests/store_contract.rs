@@ -21,7 +21,7 @@ fn service() -> ServiceRef {
 fn alert_at(body: Value, at: i64) -> Command {
     let raw = body.to_string();
     let obj = fields::parse_object(raw.as_bytes()).unwrap();
-    let parsed = events_v2::parse(&obj, None).unwrap();
+    let parsed = events_v2::parse(obj, None).unwrap();
     Command::Alert {
         service: service(),
         integration_key: parsed.integration_key,
@@ -201,7 +201,7 @@ async fn change_events_are_kept_per_service(backend: Backend) {
         let raw = json!({"routing_key": "k", "payload": {"summary": summary, "timestamp": ts, "source": "ci"},
                          "links": [{"href": "https://ci/1"}]})
         .to_string();
-        let parsed = change_v2::parse(&fields::parse_object(raw.as_bytes()).unwrap()).unwrap();
+        let parsed = change_v2::parse(fields::parse_object(raw.as_bytes()).unwrap()).unwrap();
         Command::Change { service: service(), event: parsed.event, raw, received_at: Millis::now() }
     };
     s.apply(

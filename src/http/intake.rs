@@ -18,7 +18,7 @@ pub async fn v2_enqueue(State(state): State<AppState>, body: Body) -> Response {
     let result = async {
         let bytes = read_body(body).await?;
         let obj = fields::parse_object(&bytes)?;
-        accept_alert(&state, Protocol::V2, events_v2::parse(&obj, None)?, "routing_key", bytes).await
+        accept_alert(&state, Protocol::V2, events_v2::parse(obj, None)?, "routing_key", bytes).await
     }
     .await;
     finish(&state, Protocol::V2, result)
@@ -29,7 +29,7 @@ pub async fn v1_create_event(State(state): State<AppState>, body: Body) -> Respo
     let result = async {
         let bytes = read_body(body).await?;
         let obj = fields::parse_object(&bytes)?;
-        accept_alert(&state, Protocol::V1, events_v1::parse(&obj, None)?, "service_key", bytes).await
+        accept_alert(&state, Protocol::V1, events_v1::parse(obj, None)?, "service_key", bytes).await
     }
     .await;
     finish(&state, Protocol::V1, result)
@@ -48,7 +48,7 @@ pub async fn unified(State(state): State<AppState>, Query(q): Query<UnifiedQuery
     let result = async {
         let bytes = read_body(body).await?;
         let obj = fields::parse_object(&bytes)?;
-        let (detected, parsed) = unified::parse(&obj, q.integration_key.as_deref());
+        let (detected, parsed) = unified::parse(obj, q.integration_key.as_deref());
         protocol = detected;
         let key_field = match (q.integration_key.as_deref().filter(|k| !k.trim().is_empty()), detected) {
             (Some(_), _) => "integration_key",
@@ -66,7 +66,7 @@ pub async fn change_enqueue(State(state): State<AppState>, body: Body) -> Respon
     let result = async {
         let bytes = read_body(body).await?;
         let obj = fields::parse_object(&bytes)?;
-        let change = change_v2::parse(&obj)?;
+        let change = change_v2::parse(obj)?;
         let service = state.directory.resolve(&change.integration_key).ok_or_else(|| unknown_key("routing_key"))?;
         let command =
             Command::Change { service, event: change.event, raw: into_text(bytes), received_at: Millis::now() };

@@ -27,12 +27,11 @@ pub fn command(entry: InboxEntry, directory: &ServiceDirectory) -> Result<Comman
     let service = service(&entry, directory);
     match entry.protocol {
         Protocol::Change => {
-            let change = change_v2::parse(&obj).map_err(|e| unreadable(e.errors.join("; ")))?;
+            let change = change_v2::parse(obj).map_err(|e| unreadable(e.errors.join("; ")))?;
             Ok(Command::Change { service, event: change.event, raw: entry.raw, received_at: entry.received_at })
         }
         protocol @ (Protocol::V1 | Protocol::V2) => {
-            let parsed =
-                if protocol == Protocol::V1 { events_v1::parse(&obj, key) } else { events_v2::parse(&obj, key) };
+            let parsed = if protocol == Protocol::V1 { events_v1::parse(obj, key) } else { events_v2::parse(obj, key) };
             let mut alert = parsed.map_err(|e| unreadable(e.errors.join("; ")))?;
             if let Some(dedup_key) = entry.dedup_key.as_deref() {
                 alert.event.dedup_key = DedupKey::parse(dedup_key).map_err(|_| unreadable("bad dedup key".into()))?;
@@ -132,7 +131,7 @@ mod tests {
         let raw = json!({"routing_key": "k", "event_action": "trigger",
             "payload": {"summary": "s", "source": "h", "severity": "info"}})
         .to_string();
-        let alert = events_v2::parse(&fields::parse_object(raw.as_bytes()).unwrap(), None).unwrap();
+        let alert = events_v2::parse(fields::parse_object(raw.as_bytes()).unwrap(), None).unwrap();
         let command = accepted(Protocol::V2, alert, &raw);
         assert_eq!(alert_parts(&round_trip(command.clone())), alert_parts(&command));
     }
@@ -140,7 +139,7 @@ mod tests {
     #[test]
     fn the_unified_paths_query_key_survives_the_replay() {
         let raw = json!({"service_key": "in-body", "event_type": "trigger", "description": "d"}).to_string();
-        let (protocol, alert) = unified::parse(&fields::parse_object(raw.as_bytes()).unwrap(), Some("in-query"));
+        let (protocol, alert) = unified::parse(fields::parse_object(raw.as_bytes()).unwrap(), Some("in-query"));
         let command = accepted(protocol, alert.unwrap(), &raw);
         let replayed = round_trip(command.clone());
         assert_eq!(alert_parts(&replayed), alert_parts(&command));
@@ -151,7 +150,7 @@ mod tests {
     #[test]
     fn a_change_event_is_read_again() {
         let raw = json!({"routing_key": "k", "payload": {"summary": "deployed", "source": "ci"}}).to_string();
-        let change = change_v2::parse(&fields::parse_object(raw.as_bytes()).unwrap()).unwrap();
+        let change = change_v2::parse(fields::parse_object(raw.as_bytes()).unwrap()).unwrap();
         let service = ServiceDirectory::Open.resolve(&change.integration_key).unwrap();
         let command = Command::Change { service, event: change.event, raw, received_at: Millis(9) };
         let Command::Change { service, event, received_at, .. } = round_trip(command.clone()) else { panic!() };

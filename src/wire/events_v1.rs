@@ -1,6 +1,6 @@
 //! Events API v1 (`POST /generic/2010-04-15/create_event.json`).
 
-use super::fields::{InvalidEvent, Reader};
+use super::fields::{self, InvalidEvent, Reader};
 use super::KeyedAlert;
 use crate::domain::{AlertDetails, AlertEvent, DedupKey, EventAction, Image, IntegrationKey, Link, Severity};
 use serde_json::{Map, Value};
@@ -14,8 +14,8 @@ pub fn looks_like_v1(obj: &Map<String, Value>) -> bool {
 
 /// Reads a v1 event. v1 has no severity: triggers are `critical`, as PagerDuty treats them as high
 /// urgency. `key_override` (the unified path's `?integration_key=`) wins over `service_key`.
-pub fn parse(obj: &Map<String, Value>, key_override: Option<&str>) -> Result<KeyedAlert, InvalidEvent> {
-    let mut r = Reader::new(obj);
+pub fn parse(mut obj: Map<String, Value>, key_override: Option<&str>) -> Result<KeyedAlert, InvalidEvent> {
+    let mut r = Reader::new(&obj);
     let body_key = if key_override.is_some() { r.string("service_key") } else { r.required_string("service_key") };
     let key = key_override.map(str::to_owned).or(body_key);
     let action = match r.value("event_type") {
@@ -31,7 +31,6 @@ pub fn parse(obj: &Map<String, Value>, key_override: Option<&str>) -> Result<Key
         _ => r.string("description"),
     };
     let description = r.bounded(description, "description", AlertDetails::SUMMARY_MAX_CHARS);
-    let details = r.value("details").cloned();
     let client = r.string("client");
     let client_url = r.string("client_url");
     let (links, images) = contexts(&mut r);
@@ -53,7 +52,7 @@ pub fn parse(obj: &Map<String, Value>, key_override: Option<&str>) -> Result<Key
         component: None,
         group: None,
         class: None,
-        custom_details: details,
+        custom_details: fields::take(&mut obj, "details"),
     });
     Ok(KeyedAlert {
         integration_key: IntegrationKey::new(key),
@@ -110,7 +109,7 @@ mod tests {
     use serde_json::json;
 
     fn parse_json(v: Value) -> Result<KeyedAlert, InvalidEvent> {
-        parse(&parse_object(v.to_string().as_bytes()).unwrap(), None)
+        parse(parse_object(v.to_string().as_bytes()).unwrap(), None)
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Events API v2 alert events (`POST /v2/enqueue`).
 
-use super::fields::{InvalidEvent, Reader};
+use super::fields::{self, InvalidEvent, Reader};
 use super::KeyedAlert;
 use crate::domain::{AlertDetails, AlertEvent, DedupKey, EventAction, IntegrationKey, Severity};
 use serde_json::{Map, Value};
@@ -16,8 +16,8 @@ pub fn looks_like_v2(obj: &Map<String, Value>) -> bool {
 
 /// Reads a v2 alert event. `key_override` (the unified path's `?integration_key=`) wins over
 /// `routing_key` when given.
-pub fn parse(obj: &Map<String, Value>, key_override: Option<&str>) -> Result<KeyedAlert, InvalidEvent> {
-    let mut r = Reader::new(obj);
+pub fn parse(mut obj: Map<String, Value>, key_override: Option<&str>) -> Result<KeyedAlert, InvalidEvent> {
+    let mut r = Reader::new(&obj);
     let body_key = if key_override.is_some() { r.string("routing_key") } else { r.required_string("routing_key") };
     let key = key_override.map(str::to_owned).or(body_key);
     let action = match r.value("event_action") {
@@ -54,6 +54,11 @@ pub fn parse(obj: &Map<String, Value>, key_override: Option<&str>) -> Result<Key
     let (Some(key), Some(action)) = (key, action) else {
         unreachable!("a missing key or action is recorded as a problem")
     };
+    let mut details = details;
+    if let Some(d) = details.as_mut() {
+        d.custom_details =
+            obj.get_mut("payload").and_then(Value::as_object_mut).and_then(|p| fields::take(p, "custom_details"));
+    }
     Ok(KeyedAlert {
         integration_key: IntegrationKey::new(key),
         event: AlertEvent {
@@ -87,7 +92,6 @@ fn read_details(outer: &mut Reader<'_>, p: &Map<String, Value>, strict: bool) ->
     let component = r.string("component");
     let group = r.string("group");
     let class = r.string("class");
-    let custom_details = r.value("custom_details").cloned();
     if strict {
         outer.merge(r);
     } else if r.has_problems() {
@@ -101,7 +105,8 @@ fn read_details(outer: &mut Reader<'_>, p: &Map<String, Value>, strict: bool) ->
         component,
         group,
         class,
-        custom_details,
+        // Moved in by `parse` once the event is known to be whole.
+        custom_details: None,
     })
 }
 
@@ -114,7 +119,7 @@ mod tests {
     const KEY: &str = "0123456789abcdef0123456789abcdef";
 
     fn parse_json(v: Value) -> Result<KeyedAlert, InvalidEvent> {
-        parse(&parse_object(v.to_string().as_bytes()).unwrap(), None)
+        parse(parse_object(v.to_string().as_bytes()).unwrap(), None)
     }
 
     fn errors(v: Value) -> Vec<String> {
@@ -201,8 +206,8 @@ mod tests {
             json!({"routing_key": "body", "event_action": "resolve", "dedup_key": "k"}).to_string().as_bytes(),
         )
         .unwrap();
-        assert_eq!(parse(&obj, Some("query")).unwrap().integration_key.expose(), "query");
+        assert_eq!(parse(obj.clone(), Some("query")).unwrap().integration_key.expose(), "query");
         let obj = parse_object(json!({"event_action": "resolve", "dedup_key": "k"}).to_string().as_bytes()).unwrap();
-        assert_eq!(parse(&obj, Some("query")).unwrap().integration_key.expose(), "query");
+        assert_eq!(parse(obj.clone(), Some("query")).unwrap().integration_key.expose(), "query");
     }
 }

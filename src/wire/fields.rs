@@ -32,6 +32,12 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, InvalidEvent> {
     }
 }
 
+/// Takes `field` out of `obj`, JSON `null` counting as absent: a value the event keeps whole (custom details) is moved
+/// into it rather than copied.
+pub fn take(obj: &mut Map<String, Value>, field: &str) -> Option<Value> {
+    obj.remove(field).filter(|v| !v.is_null())
+}
+
 /// Whether `field` holds something other than `null` or the empty string.
 pub fn has_value(obj: &Map<String, Value>, field: &str) -> bool {
     match obj.get(field) {

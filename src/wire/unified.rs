@@ -15,9 +15,9 @@ pub fn detect(obj: &Map<String, Value>) -> Protocol {
 }
 
 /// Reads a body of either version; the answer must be given in the same version.
-pub fn parse(obj: &Map<String, Value>, query_key: Option<&str>) -> (Protocol, Result<KeyedAlert, InvalidEvent>) {
+pub fn parse(obj: Map<String, Value>, query_key: Option<&str>) -> (Protocol, Result<KeyedAlert, InvalidEvent>) {
     let query_key = query_key.filter(|k| !k.trim().is_empty());
-    match detect(obj) {
+    match detect(&obj) {
         Protocol::V1 => (Protocol::V1, events_v1::parse(obj, query_key)),
         _ => (Protocol::V2, events_v2::parse(obj, query_key)),
     }
@@ -48,14 +48,14 @@ mod tests {
 
     #[test]
     fn v1_and_v2_give_the_same_event() {
-        let (_, v1) = parse(&obj(json!({"event_type": "resolve", "incident_key": "abc"})), Some("key"));
-        let (_, v2) = parse(&obj(json!({"event_action": "resolve", "dedup_key": "abc"})), Some("key"));
+        let (_, v1) = parse(obj(json!({"event_type": "resolve", "incident_key": "abc"})), Some("key"));
+        let (_, v2) = parse(obj(json!({"event_action": "resolve", "dedup_key": "abc"})), Some("key"));
         assert_eq!(v1.unwrap(), v2.unwrap());
     }
 
     #[test]
     fn a_blank_query_key_does_not_count() {
-        let (_, r) = parse(&obj(json!({"event_action": "resolve", "dedup_key": "abc"})), Some(""));
+        let (_, r) = parse(obj(json!({"event_action": "resolve", "dedup_key": "abc"})), Some(""));
         assert_eq!(r.unwrap_err().errors, vec!["routing_key is required"]);
     }
 }
