@@ -50,6 +50,7 @@ mod tests {
         assert_eq!(c.event.summary, "Build Success");
         assert_eq!(c.event.links.len(), 1);
         assert!(c.event.timestamp.is_some());
+        assert_eq!(c.event.custom_details, Some(json!({"build_state": "passed"})));
     }
 
     #[test]

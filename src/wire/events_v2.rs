@@ -139,6 +139,18 @@ mod tests {
     }
 
     #[test]
+    fn custom_details_are_kept_whole_and_null_counts_as_none() {
+        let details = json!({"nested": {"list": [1, "two", null]}, "n": 1.5});
+        let payload = |d: Value| json!({"summary": "s", "source": "h", "severity": "info", "custom_details": d});
+        let e = parse_json(json!({"routing_key": KEY, "event_action": "trigger", "payload": payload(details.clone())}))
+            .unwrap();
+        assert_eq!(e.event.details.unwrap().custom_details, Some(details));
+        let e = parse_json(json!({"routing_key": KEY, "event_action": "trigger", "payload": payload(Value::Null)}))
+            .unwrap();
+        assert_eq!(e.event.details.unwrap().custom_details, None);
+    }
+
+    #[test]
     fn unknown_fields_are_ignored() {
         assert!(parse_json(json!({"routing_key": KEY, "event_action": "resolve", "dedup_key": "k",
             "something_new": {"x": 1}}))
