@@ -12,7 +12,7 @@
 
 use anyhow::{bail, Context};
 use firehouse::domain::rules::RuleSet;
-use firehouse::domain::{Millis, Protocol, ServiceDirectory};
+use firehouse::domain::{IntegrationKey, Millis, Protocol, ServiceDirectory};
 use firehouse::ingest::replay;
 use firehouse::store::sqlite::inbox::InboxEntry;
 use firehouse::store::Command;
@@ -113,6 +113,11 @@ fn commands(n: usize) -> anyhow::Result<Vec<Command>> {
     let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut sent: Vec<(usize, u64)> = Vec::new();
     let mut commands = Vec::with_capacity(n);
+    // The service open mode makes of the key, as the intake would have recorded it.
+    let service = ServiceDirectory::Open
+        .resolve(&IntegrationKey::new(shared::ROUTING_KEY.to_owned()))
+        .context("open mode accepts every key")?
+        .name;
     for i in 0..n {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -130,7 +135,7 @@ fn commands(n: usize) -> anyhow::Result<Vec<Command>> {
             protocol: Protocol::V2,
             integration_key: shared::ROUTING_KEY.to_owned(),
             dedup_key: Some(shared::dedup_key(connection, key)),
-            service: shared::ROUTING_KEY.to_owned(),
+            service: service.clone(),
             raw: shared::trigger_body(connection, key, i as u64),
         };
         commands.push(replay::command(entry, &ServiceDirectory::Open)?);
