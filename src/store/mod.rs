@@ -288,6 +288,8 @@ pub trait Store: Send + Sync + 'static {
     async fn get_incident(&self, r: &IncidentRef) -> Result<Option<Incident>, StoreError>;
     /// Every event of an incident, oldest first.
     async fn timeline(&self, incident_number: i64) -> Result<Vec<TimelineEntry>, StoreError>;
+    /// Reads the newest incident's number: whether the database answers, at the cost of one index lookup.
+    async fn ping(&self) -> Result<(), StoreError>;
     /// How many incidents are in each status.
     async fn status_counts(&self) -> Result<Vec<(IncidentStatus, i64)>, StoreError>;
     /// Change events of a service in a time window, oldest first.

@@ -105,6 +105,11 @@ macro_rules! sql_backend {
                 timeline(&self.readers, incident_number).await
             }
 
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT MAX(number) FROM incidents").fetch_one(&self.readers).await?;
+                Ok(())
+            }
+
             async fn status_counts(&self) -> Result<Vec<(IncidentStatus, i64)>, StoreError> {
                 status_counts(&self.readers).await
             }
