@@ -60,9 +60,7 @@ impl TestDb {
             }
         }
     }
-}
 
-impl TestDb {
     /// Drops the PostgreSQL database now, closing every connection to it: a database lost under a running server.
     pub async fn drop_now(&mut self) {
         let name = self.pg_name.take().expect("a PostgreSQL database");
