@@ -108,17 +108,8 @@ mod tests {
     }
 
     fn round_trip(command: Command) -> Command {
-        let e = entry(7, &command).unwrap();
-        let owned = InboxEntry {
-            seq: e.seq,
-            received_at: e.received_at,
-            protocol: e.protocol,
-            integration_key: e.integration_key.to_owned(),
-            dedup_key: e.dedup_key.map(str::to_owned),
-            service: e.service.to_owned(),
-            raw: e.raw.to_owned(),
-        };
-        super::command(owned, &ServiceDirectory::Open).unwrap()
+        let entry = entry(7, &command).unwrap().into();
+        super::command(entry, &ServiceDirectory::Open).unwrap()
     }
 
     fn alert_parts(c: &Command) -> (String, String, Protocol, String, Millis) {

@@ -27,8 +27,7 @@ pub fn parse(mut obj: Map<String, Value>) -> Result<KeyedChange, InvalidEvent> {
     }
     r.finish()?;
     if let Some(e) = event.as_mut() {
-        e.custom_details =
-            obj.get_mut("payload").and_then(Value::as_object_mut).and_then(|p| fields::take(p, "custom_details"));
+        e.custom_details = fields::take_custom_details(&mut obj);
     }
     match (key, event) {
         (Some(key), Some(event)) => Ok(KeyedChange { integration_key: IntegrationKey::new(key), event }),

@@ -56,8 +56,7 @@ pub fn parse(mut obj: Map<String, Value>, key_override: Option<&str>) -> Result<
     };
     let mut details = details;
     if let Some(d) = details.as_mut() {
-        d.custom_details =
-            obj.get_mut("payload").and_then(Value::as_object_mut).and_then(|p| fields::take(p, "custom_details"));
+        d.custom_details = fields::take_custom_details(&mut obj);
     }
     Ok(KeyedAlert {
         integration_key: IntegrationKey::new(key),

@@ -38,6 +38,11 @@ pub fn take(obj: &mut Map<String, Value>, field: &str) -> Option<Value> {
     obj.remove(field).filter(|v| !v.is_null())
 }
 
+/// [`take`]s `payload.custom_details` (v2 alert and change events).
+pub fn take_custom_details(obj: &mut Map<String, Value>) -> Option<Value> {
+    obj.get_mut("payload").and_then(Value::as_object_mut).and_then(|p| take(p, "custom_details"))
+}
+
 /// Whether `field` holds something other than `null` or the empty string.
 pub fn has_value(obj: &Map<String, Value>, field: &str) -> bool {
     match obj.get(field) {

@@ -51,6 +51,20 @@ pub struct EntryRef<'a> {
     pub raw: &'a str,
 }
 
+impl From<EntryRef<'_>> for InboxEntry {
+    fn from(e: EntryRef<'_>) -> Self {
+        InboxEntry {
+            seq: e.seq,
+            received_at: e.received_at,
+            protocol: e.protocol,
+            integration_key: e.integration_key.to_owned(),
+            dedup_key: e.dedup_key.map(str::to_owned),
+            service: e.service.to_owned(),
+            raw: e.raw.to_owned(),
+        }
+    }
+}
+
 /// What [`Inbox::append`] takes: a borrowed entry, or an owned one.
 pub trait AsEntry {
     /// The entry, borrowed.
