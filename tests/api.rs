@@ -1,8 +1,11 @@
 //! The REST API (`/api/v1/...`, `/healthz`, unknown routes) and durability across a restart.
 
 mod common;
+#[path = "common/operator.rs"]
+mod operator;
 
 use common::*;
+use operator::sqlite_operator;
 use serde_json::{json, Value};
 
 fn numbers(incidents: &[Value]) -> Vec<i64> {
@@ -364,11 +367,10 @@ async fn configured_services_survive_a_restart() {
 #[tokio::test]
 async fn reads_wait_for_answered_events_and_say_when_they_cannot() {
     let server = TestServer::open().await;
-    let operator = rusqlite::Connection::open(server.dir.path().join("firehouse.db")).unwrap();
-    operator.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let db = server.dir.path().join("firehouse.db");
     // The event log is taken away under the running server: the event is answered (it is in the inbox) but cannot be
     // applied.
-    operator.execute_batch("ALTER TABLE events RENAME TO events_away").unwrap();
+    sqlite_operator(&db, "ALTER TABLE events RENAME TO events_away").await;
     assert_eq!(server.post(V2_PATH, &v2_trigger(KEY, "behind", "an alert")).await.0, 202);
     let response = reqwest::get(server.url("/api/v1/incidents?dedup_key=behind")).await.unwrap();
     assert_eq!(response.headers()["firehouse-backlog"], "1", "the read says what it does not show");
@@ -376,7 +378,7 @@ async fn reads_wait_for_answered_events_and_say_when_they_cannot() {
     assert_eq!((status, health["error"]["code"].as_str()), (503, Some("unavailable")), "{health}");
 
     // Once the database works again, the next read waits for the event and shows it.
-    operator.execute_batch("ALTER TABLE events_away RENAME TO events").unwrap();
+    sqlite_operator(&db, "ALTER TABLE events_away RENAME TO events").await;
     let response = reqwest::get(server.url("/api/v1/incidents?dedup_key=behind")).await.unwrap();
     assert!(response.headers().get("firehouse-backlog").is_none());
     let page: Value = response.json().await.unwrap();

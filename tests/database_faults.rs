@@ -4,9 +4,12 @@
 mod common;
 #[path = "common/databases.rs"]
 mod databases;
+#[path = "common/operator.rs"]
+mod operator;
 
 use common::*;
 use databases::{Backend, TestDb};
+use operator::sqlite_operator;
 use std::time::Duration;
 
 /// Asserts a 503 `{"error": {"code": "unavailable", "message": ...}}` that names the database.
@@ -16,17 +19,16 @@ fn assert_database_unavailable(status: u16, body: &serde_json::Value) {
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("database")), "{body}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_says_when_the_sqlite_database_cannot_be_read() {
     let server = TestServer::open().await;
     assert_eq!(server.get("/healthz").await.0, 200);
-    let operator = rusqlite::Connection::open(server.dir.path().join("firehouse.db")).unwrap();
-    operator.busy_timeout(Duration::from_secs(10)).unwrap();
-    operator.execute_batch("ALTER TABLE incidents RENAME TO incidents_away").unwrap();
+    let db = server.dir.path().join("firehouse.db");
+    sqlite_operator(&db, "ALTER TABLE incidents RENAME TO incidents_away").await;
     let (status, body) = server.get("/healthz").await;
     assert_database_unavailable(status, &body);
 
-    operator.execute_batch("ALTER TABLE incidents_away RENAME TO incidents").unwrap();
+    sqlite_operator(&db, "ALTER TABLE incidents_away RENAME TO incidents").await;
     let (status, body) = server.get("/healthz").await;
     assert_eq!(status, 200, "{body}");
 }

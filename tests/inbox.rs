@@ -1,12 +1,16 @@
 //! The inbox over real SQLite files: entries a crash left behind are applied at the next start, each exactly once and
 //! in the order they were accepted, and a clean stop leaves no inbox behind.
 
+#[path = "common/operator.rs"]
+mod operator;
+
 use firehouse::domain::rules::RuleSet;
 use firehouse::domain::{IncidentStatus, Millis, Protocol, ServiceDirectory};
 use firehouse::ingest::{replay, Ingestor};
 use firehouse::metrics::Metrics;
 use firehouse::store::sqlite::inbox::{Inbox, InboxEntry};
 use firehouse::store::{EventQuery, IncidentQuery, Store};
+use operator::sqlite_operator;
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
@@ -153,9 +157,8 @@ async fn events_answered_while_the_database_fails_are_applied_once_it_works() {
     let (ingestor, applier) = start(&store).await;
 
     // Take the event log away under the running applier: applying fails, answering does not.
-    let operator = rusqlite::Connection::open(dir.path().join("firehouse.db")).unwrap();
-    operator.busy_timeout(Duration::from_secs(10)).unwrap();
-    operator.execute_batch("ALTER TABLE events RENAME TO events_away").unwrap();
+    let db = dir.path().join("firehouse.db");
+    sqlite_operator(&db, "ALTER TABLE events RENAME TO events_away").await;
     let command = replay::command(entry(0, trigger("f")), &ServiceDirectory::Open).unwrap();
     ingestor.accept(command).await.unwrap();
     assert_eq!(ingestor.settled(Duration::from_millis(300)).await, 1, "the answered event waits");
@@ -168,20 +171,20 @@ async fn events_answered_while_the_database_fails_are_applied_once_it_works() {
     assert!(ingestor.progress().stalled, "the failing applier says so");
 
     // The database works again: the event is applied, once.
-    operator.execute_batch("ALTER TABLE events_away RENAME TO events").unwrap();
+    sqlite_operator(&db, "ALTER TABLE events_away RENAME TO events").await;
     assert_eq!(ingestor.settled(Duration::from_secs(20)).await, 0);
     assert!(!ingestor.progress().stalled);
     assert_eq!(incidents(&store, "f").await.len(), 1);
     assert_eq!(events(&store, "f").await, 1);
 
     // Stopping while the database fails does not hang; the answered event waits in the inbox for the next start.
-    operator.execute_batch("ALTER TABLE events RENAME TO events_away").unwrap();
+    sqlite_operator(&db, "ALTER TABLE events RENAME TO events_away").await;
     let command = replay::command(entry(0, trigger("g")), &ServiceDirectory::Open).unwrap();
     ingestor.accept(command).await.unwrap();
     drop(ingestor);
     tokio::time::timeout(Duration::from_secs(20), applier).await.expect("the stop does not hang").unwrap();
     assert!(store.inbox().unwrap().exists(), "the unapplied inbox is kept");
-    operator.execute_batch("ALTER TABLE events_away RENAME TO events").unwrap();
+    sqlite_operator(&db, "ALTER TABLE events_away RENAME TO events").await;
     let (ingestor, applier) = start(&store).await;
     assert_eq!(ingestor.settled(Duration::from_secs(20)).await, 0);
     assert_eq!(incidents(&store, "g").await.len(), 1);
