@@ -463,6 +463,7 @@ timeout_seconds = 2
         format!(r#"{{"matchers": [], "duration_minutes": 60, {who}}}"#),
         format!(r#"{{"matchers": [{{"field": "colour", "equals": "red"}}], "duration_minutes": 60, {who}}}"#),
         format!(r#"{{"matchers": [{{"field": "source", "equals": "db1"}}], {who}}}"#),
+        format!(r#"{{"matchers": [{{"field": "source", "equals": "db1"}}], "duration_minutes": {}, {who}}}"#, u64::MAX),
         format!(r#"{{"matchers": [{{"field": "source", "equals": "db1"}}], "duration_minutes": 60, {who}, "x": 1}}"#),
         format!(r#"{{"matchers": [{{"field": "source", "equals": "db1"}}], "ends_at": "soon", {who}}}"#),
         r#"{"matchers": [{"field": "source", "equals": "db1"}], "duration_minutes": 60}"#.to_owned(),
@@ -478,6 +479,7 @@ timeout_seconds = 2
     let events = api.get("/api/v1/events?limit=5", 200).await;
     assert!(!events["events"].as_array().unwrap().is_empty());
     api.get("/api/v1/events?since=yesterday", 400).await;
+    api.get("/api/v1/events?since=&until=", 200).await;
     api.get("/api/v1/silences?all=maybe", 400).await;
     api.delete(&format!("/api/v1/silences/{silence_id}"), 204).await;
     api.delete(&format!("/api/v1/silences/{silence_id}"), 404).await;

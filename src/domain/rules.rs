@@ -35,6 +35,9 @@ impl Test {
 #[serde(deny_unknown_fields)]
 pub struct MatcherSpec {
     /// The field (see [`FIELDS`]) or `custom_details.<path>`.
+    #[schema(
+        pattern = r"^(summary|title|source|component|group|class|dedup_key|service|severity|urgency|labels|custom_details\..+)$"
+    )]
     pub field: String,
     /// Equal to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -250,6 +253,16 @@ impl RuleSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_field_pattern_is_is_known_field() {
+        let schema = serde_json::to_value(<MatcherSpec as utoipa::PartialSchema>::schema()).unwrap();
+        let pattern = regex::Regex::new(schema["properties"]["field"]["pattern"].as_str().unwrap()).unwrap();
+        let others = ["custom_details.a.b", "custom_details.", "custom_details", "nope", "", "summary ", "Summary"];
+        for name in FIELDS.iter().copied().chain(others) {
+            assert_eq!(pattern.is_match(name), is_known_field(name), "{name:?}");
+        }
+    }
     use serde_json::json;
 
     fn facts<'a>(details: &'a Value) -> Facts<'a> {

@@ -23,6 +23,13 @@ impl Millis {
         self.to_datetime().to_rfc3339_opts(SecondsFormat::Millis, true)
     }
 
+    /// This instant plus `minutes`, or `None` past the last instant a timestamp can show (year 262143).
+    pub fn plus_minutes(self, minutes: u64) -> Option<Self> {
+        let minutes = chrono::TimeDelta::try_minutes(i64::try_from(minutes).ok()?)?;
+        let end = Utc.timestamp_millis_opt(self.0).single()?.checked_add_signed(minutes)?;
+        Some(Millis(end.timestamp_millis()))
+    }
+
     /// Parses the ISO 8601 variants monitoring tools send: RFC 3339, offsets without a colon
     /// (`+0000`, as in PagerDuty's own examples) and times without an offset (taken as UTC).
     pub fn parse_iso8601(s: &str) -> Option<Self> {
@@ -81,6 +88,13 @@ mod tests {
         assert_eq!(Millis::parse_iso8601("2015-07-17T10:42:58.315+02:00"), Some(want));
         assert_eq!(Millis::parse_iso8601("2015-07-17T08:42:58.315"), Some(want));
         assert_eq!(Millis::parse_iso8601("yesterday"), None);
+    }
+
+    #[test]
+    fn adds_minutes_within_what_a_timestamp_can_show() {
+        assert_eq!(Millis(0).plus_minutes(60), Some(Millis(3_600_000)));
+        assert_eq!(Millis(0).plus_minutes(200_000_000_000), None, "past year 262143");
+        assert_eq!(Millis(0).plus_minutes(u64::MAX), None);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! searched by dedup key, service and time.
 
 use super::error::{ApiError, ErrorBody};
+use super::params::optional_time;
 use super::AppState;
-use crate::domain::Millis;
 use crate::store::{EventQuery, EventRecord, ServiceRecord};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -41,12 +41,16 @@ pub struct EventParams {
     /// Only this service.
     service: Option<String>,
     /// Received at or after (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Received before (RFC 3339).
+    #[param(format = DateTime)]
     until: Option<String>,
     /// Page size (1–100, default 25).
+    #[param(minimum = 1, maximum = 100, default = 25)]
     limit: Option<u32>,
     /// Skipped.
+    #[param(default = 0)]
     offset: Option<u32>,
 }
 
@@ -81,11 +85,6 @@ pub async fn events(
     query: Result<Query<EventParams>, QueryRejection>,
 ) -> Result<Json<EventList>, ApiError> {
     let Query(p) = query?;
-    let time = |field: &str, v: &Option<String>| {
-        v.as_deref()
-            .map(|t| Millis::parse_iso8601(t).ok_or_else(|| ApiError::BadRequest(format!("{field} must be RFC 3339"))))
-            .transpose()
-    };
     let limit = p.limit.unwrap_or(25);
     if limit == 0 || limit > super::incidents::MAX_LIMIT {
         return Err(ApiError::BadRequest(format!("limit must be between 1 and {}", super::incidents::MAX_LIMIT)));
@@ -93,8 +92,8 @@ pub async fn events(
     let q = EventQuery {
         dedup_key: p.dedup_key.filter(|s| !s.is_empty()),
         service: p.service.filter(|s| !s.is_empty()),
-        since: time("since", &p.since)?,
-        until: time("until", &p.until)?,
+        since: optional_time("since", p.since.as_deref())?,
+        until: optional_time("until", p.until.as_deref())?,
         limit,
         offset: p.offset.unwrap_or(0),
     };

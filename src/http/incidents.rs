@@ -1,6 +1,7 @@
 //! `/api/v1/incidents`: list, show with timeline, acknowledge, resolve; change events per service.
 
 use super::error::{ApiError, ErrorBody};
+use super::params::optional_time;
 use super::AppState;
 use crate::domain::{Incident, IncidentStatus, ManualAction, Millis};
 use crate::store::{
@@ -23,7 +24,10 @@ const DEFAULT_LIMIT: u32 = 25;
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Comma-separated statuses.
-    #[param(example = "triggered,acknowledged")]
+    #[param(
+        example = "triggered,acknowledged",
+        pattern = r"^((triggered|acknowledged|resolved)(,(triggered|acknowledged|resolved))*)?$"
+    )]
     status: Option<String>,
     /// Service name.
     service: Option<String>,
@@ -252,16 +256,8 @@ pub async fn change_events(
     query: Result<Query<ChangeParams>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(p) = query?;
-    let time = |field: &str, v: &Option<String>| -> Result<Option<Millis>, ApiError> {
-        v.as_deref()
-            .map(|s| {
-                Millis::parse_iso8601(s)
-                    .ok_or_else(|| ApiError::BadRequest(format!("{field} must be an RFC 3339 time")))
-            })
-            .transpose()
-    };
-    let until = time("until", &p.until)?.unwrap_or_else(Millis::now);
-    let since = time("since", &p.since)?.unwrap_or(Millis(until.0 - 24 * 3600 * 1000));
+    let until = optional_time("until", p.until.as_deref())?.unwrap_or_else(Millis::now);
+    let since = optional_time("since", p.since.as_deref())?.unwrap_or(Millis(until.0 - 24 * 3600 * 1000));
     let limit = p.limit.unwrap_or(MAX_LIMIT).clamp(1, MAX_LIMIT);
     let changes: Vec<StoredChange> = state.store.change_events(&ChangeQuery { service, since, until, limit }).await?;
     Ok(Json(serde_json::json!(ChangeEventList { change_events: changes })))
@@ -270,7 +266,8 @@ pub async fn change_events(
 /// Body of `POST /api/v1/incidents/{id}/notes`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NoteBody {
-    /// The note.
+    /// The note (not blank).
+    #[schema(min_length = 1, pattern = r"\S")]
     note: String,
     /// Who wrote it (default `api`).
     #[serde(default)]

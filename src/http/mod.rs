@@ -9,6 +9,7 @@ pub mod incidents;
 pub mod intake;
 pub mod metrics;
 pub mod openapi;
+pub mod params;
 pub mod postmortems;
 pub mod rate_limit;
 pub mod settle;

@@ -1,6 +1,7 @@
 //! `/api/v1/silences`: silence matching alerts for a while (they are stored, open nothing, run nothing).
 
 use super::error::{ApiError, ErrorBody};
+use super::params::optional_time;
 use super::AppState;
 use crate::domain::rules::MatcherSpec;
 use crate::domain::Millis;
@@ -18,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct NewSilence {
     /// Every matcher must match (`{"field": "service", "equals": "payments"}`, …).
+    #[schema(min_items = 1)]
     matchers: Vec<MatcherSpec>,
     /// RFC 3339 (default: now).
     #[schema(format = DateTime)]
@@ -27,9 +29,11 @@ pub struct NewSilence {
     ends_at: Option<String>,
     /// Instead of `ends_at`: how long, in minutes.
     duration_minutes: Option<u64>,
-    /// Who.
+    /// Who (not blank).
+    #[schema(min_length = 1, pattern = r"\S")]
     created_by: String,
-    /// Why.
+    /// Why (not blank).
+    #[schema(min_length = 1, pattern = r"\S")]
     comment: String,
 }
 
@@ -63,15 +67,12 @@ pub async fn create(
         return Err(ApiError::BadRequest("created_by and comment are required".into()));
     }
     let now = Millis::now();
-    let time = |field: &str, v: &Option<String>| {
-        v.as_deref()
-            .map(|t| Millis::parse_iso8601(t).ok_or_else(|| ApiError::BadRequest(format!("{field} must be RFC 3339"))))
-            .transpose()
-    };
-    let starts_at = time("starts_at", &s.starts_at)?.unwrap_or(now);
-    let ends_at = match (time("ends_at", &s.ends_at)?, s.duration_minutes) {
+    let starts_at = optional_time("starts_at", s.starts_at.as_deref())?.unwrap_or(now);
+    let ends_at = match (optional_time("ends_at", s.ends_at.as_deref())?, s.duration_minutes) {
         (Some(end), None) => end,
-        (None, Some(minutes)) => Millis(starts_at.0 + minutes as i64 * 60_000),
+        (None, Some(minutes)) => starts_at
+            .plus_minutes(minutes)
+            .ok_or_else(|| ApiError::BadRequest("duration_minutes is too large".into()))?,
         _ => return Err(ApiError::BadRequest("give exactly one of ends_at and duration_minutes".into())),
     };
     if ends_at <= starts_at {
