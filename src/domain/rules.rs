@@ -253,6 +253,7 @@ impl RuleSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_documented_field_pattern_is_is_known_field() {
@@ -263,7 +264,6 @@ mod tests {
             assert_eq!(pattern.is_match(name), is_known_field(name), "{name:?}");
         }
     }
-    use serde_json::json;
 
     fn facts<'a>(details: &'a Value) -> Facts<'a> {
         Facts {
