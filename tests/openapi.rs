@@ -463,7 +463,11 @@ timeout_seconds = 2
         format!(r#"{{"matchers": [], "duration_minutes": 60, {who}}}"#),
         format!(r#"{{"matchers": [{{"field": "colour", "equals": "red"}}], "duration_minutes": 60, {who}}}"#),
         format!(r#"{{"matchers": [{{"field": "source", "equals": "db1"}}], {who}}}"#),
-        format!(r#"{{"matchers": [{{"field": "source", "equals": "db1"}}], "duration_minutes": {}, {who}}}"#, u64::MAX),
+        // Overflows 64-bit milliseconds; ends past the last instant a timestamp can show.
+        format!(r#"{{"matchers": [{{"field": "source", "equals": "db1"}}], "duration_minutes": {}, {who}}}"#, i64::MAX),
+        format!(
+            r#"{{"matchers": [{{"field": "source", "equals": "db1"}}], "duration_minutes": 100000000000000, {who}}}"#
+        ),
         format!(r#"{{"matchers": [{{"field": "source", "equals": "db1"}}], "duration_minutes": 60, {who}, "x": 1}}"#),
         format!(r#"{{"matchers": [{{"field": "source", "equals": "db1"}}], "ends_at": "soon", {who}}}"#),
         r#"{"matchers": [{"field": "source", "equals": "db1"}], "duration_minutes": 60}"#.to_owned(),
