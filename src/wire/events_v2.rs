@@ -34,7 +34,7 @@ pub fn parse(mut obj: Map<String, Value>, key_override: Option<&str>) -> Result<
     let images = r.images("images");
     let payload = r.object("payload");
 
-    let details = match (payload, action) {
+    let mut details = match (payload, action) {
         (Some(p), Some(EventAction::Trigger)) => read_details(&mut r, p, true),
         // Acknowledge and resolve may carry a payload (Alertmanager sends one); keep it when it is whole.
         (Some(p), _) => read_details(&mut r, p, false),
@@ -54,7 +54,6 @@ pub fn parse(mut obj: Map<String, Value>, key_override: Option<&str>) -> Result<
     let (Some(key), Some(action)) = (key, action) else {
         unreachable!("a missing key or action is recorded as a problem")
     };
-    let mut details = details;
     if let Some(d) = details.as_mut() {
         d.custom_details = fields::take_custom_details(&mut obj);
     }
@@ -217,8 +216,8 @@ mod tests {
             json!({"routing_key": "body", "event_action": "resolve", "dedup_key": "k"}).to_string().as_bytes(),
         )
         .unwrap();
-        assert_eq!(parse(obj.clone(), Some("query")).unwrap().integration_key.expose(), "query");
+        assert_eq!(parse(obj, Some("query")).unwrap().integration_key.expose(), "query");
         let obj = parse_object(json!({"event_action": "resolve", "dedup_key": "k"}).to_string().as_bytes()).unwrap();
-        assert_eq!(parse(obj.clone(), Some("query")).unwrap().integration_key.expose(), "query");
+        assert_eq!(parse(obj, Some("query")).unwrap().integration_key.expose(), "query");
     }
 }
